@@ -1,0 +1,267 @@
+"""Syntax tree of a spec file: plain dataclasses that remember where they came from.
+
+Every node carries a `Pos` so that the compiler, the solver and the verifier can point
+the user at the exact line and column of whatever they complain about.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+
+@dataclass(frozen=True)
+class Pos:
+    """A source span: 1-based line and column of the first character."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int | None = None
+    end_column: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+NOWHERE = Pos("<builtin>", 0, 0)
+
+
+# ----------------------------------------------------------------- domains
+@dataclass(frozen=True)
+class RangeDomain:
+    low: int
+    high: int
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class EnumDomain:
+    members: tuple[str, ...]
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class BoolDomain:
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class NamedDomain:
+    name: str
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+DomainExpr = Union[RangeDomain, EnumDomain, BoolDomain, NamedDomain]
+
+
+# ----------------------------------------------------------------- expressions
+@dataclass(frozen=True)
+class Num:
+    value: int
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class BoolLit:
+    value: bool
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class Name:
+    """A variable, or an enum member (the compiler decides which)."""
+
+    id: str
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class Unary:
+    op: str  # "-" or "not"
+    operand: "Expr"
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class Binary:
+    op: str  # + - * // % and or == != < <= > >=
+    left: "Expr"
+    right: "Expr"
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class IfThenElse:
+    cond: "Expr"
+    then: "Expr"
+    orelse: "Expr"
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class Call:
+    """min/max/abs or a table lookup `Table(x, y)`."""
+
+    func: str
+    args: tuple["Expr", ...]
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+Expr = Union[Num, BoolLit, Name, Unary, Binary, IfThenElse, Call]
+
+ARITHMETIC_OPS = ("+", "-", "*", "//", "%")
+COMPARISON_OPS = ("==", "!=", "<", "<=", ">", ">=")
+BOOLEAN_OPS = ("and", "or")
+
+
+# ----------------------------------------------------------------- model items
+Literal = Union[int, bool, str]  # str = enum member name
+
+
+@dataclass(frozen=True)
+class DomainDecl:
+    name: str
+    domain: DomainExpr
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class InputDecl:
+    names: tuple[str, ...]
+    domain: DomainExpr
+    pos: Pos = field(default=NOWHERE, compare=False)
+    name_pos: tuple[Pos, ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
+class VarDecl:
+    name: str
+    domain: DomainExpr | None
+    expr: Expr
+    is_output: bool = False
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class TableDecl:
+    name: str
+    key_domains: tuple[DomainExpr, ...]
+    value_domain: DomainExpr
+    entries: tuple[tuple[tuple[Literal, ...], Literal], ...]
+    default: Literal | None = None
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class Assert:
+    expr: Expr
+    model: str | None = None  # None: the enclosing (or most recent) model
+    text: str = ""
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class Equivalent:
+    left: str
+    right: str
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class ModelDecl:
+    name: str
+    domains: tuple[DomainDecl, ...]
+    inputs: tuple[InputDecl, ...]
+    variables: tuple[VarDecl, ...]
+    tables: tuple[TableDecl, ...]
+    asserts: tuple[Assert, ...]
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+# ----------------------------------------------------------------- networks and hypotheses
+@dataclass(frozen=True)
+class Range:
+    """`0..3` used as an option value (inclusive at both ends)."""
+
+    low: int
+    high: int
+
+
+@dataclass(frozen=True)
+class AllValues:
+    """`*` used as an option value: every layer / position."""
+
+
+@dataclass(frozen=True)
+class CallValue:
+    """`das(dim=8)`: a named thing with arguments (positional ones under keys 0, 1, ...)."""
+
+    name: str
+    args: tuple[tuple[str, "Value"], ...] = ()
+
+    def kwargs(self) -> dict[str, "Value"]:
+        return dict(self.args)
+
+
+Value = Union[int, float, str, bool, Range, AllValues, CallValue, list]
+
+
+@dataclass(frozen=True)
+class Option:
+    key: str
+    value: Value
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class NetworkDecl:
+    name: str
+    kind: str  # "torch" or "hf"
+    source: str
+    options: tuple[Option, ...] = ()
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class Align:
+    variable: str
+    site: tuple[Option, ...] = ()
+    intervention: CallValue | None = None
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class Expectation:
+    metric: str
+    args: tuple[str, ...]
+    op: str
+    threshold: float
+    text: str = ""
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class HypothesisDecl:
+    name: str
+    model: str
+    network: str
+    aligns: tuple[Align, ...] = ()
+    search: tuple[Option, ...] = ()
+    train: tuple[Option, ...] = ()
+    data: tuple[Option, ...] = ()
+    expects: tuple[Expectation, ...] = ()
+    controls: tuple[str, ...] = ()
+    pos: Pos = field(default=NOWHERE, compare=False)
+    model_pos: Pos = field(default=NOWHERE, compare=False)
+    network_pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class SpecFile:
+    path: str
+    text: str
+    models: tuple[ModelDecl, ...] = ()
+    asserts: tuple[Assert, ...] = ()
+    equivalences: tuple[Equivalent, ...] = ()
+    networks: tuple[NetworkDecl, ...] = ()
+    hypotheses: tuple[HypothesisDecl, ...] = ()

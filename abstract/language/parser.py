@@ -1,0 +1,404 @@
+"""Text -> syntax tree. Lark (LALR) does the parsing; this module turns Lark's tree into
+`ast` dataclasses with positions and Lark's exceptions into `SpecError`s a person can read."""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from . import ast
+from .errors import SpecError
+
+GRAMMAR_PATH = Path(__file__).resolve().parents[2] / "grammar" / "causal.lark"
+
+# How terminals are named in "expected ..." messages.
+_FRIENDLY = {
+    "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": 'a string "..."',
+    "COMP_OP": "a comparison (==, !=, <, <=, >, >=)", "ADD_OP": "'+' or '-'", "MUL_OP": "'*', '//' or '%'",
+    "$END": "end of file",
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _parser() -> Lark:
+    return Lark(GRAMMAR_PATH.read_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True)
+
+
+def parse_text(text: str, path: str = "<string>") -> ast.SpecFile:
+    """Parse spec text into a `SpecFile`. Raises `SpecError` on any syntax error."""
+    try:
+        tree = _parser().parse(text)
+    except UnexpectedInput as err:
+        raise _syntax_error(err, text, path) from None
+    try:
+        items = _ToAst(path, text).transform(tree)
+    except VisitError as err:  # an error raised inside a transformer callback
+        if isinstance(err.orig_exc, SpecError):
+            raise err.orig_exc.with_source(text) from None
+        raise
+    return _collect(items, path, text)
+
+
+def parse_file(path: str | Path) -> ast.SpecFile:
+    """Read and parse a spec file; unreadable files are a `SpecError` too."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"no such spec file: {path}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError(f"cannot read spec file {path}: {err}") from None
+    return parse_text(text, str(path))
+
+
+def _collect(items: list, path: str, text: str) -> ast.SpecFile:
+    kinds: dict[type, list] = {ast.ModelDecl: [], ast.Assert: [], ast.Equivalent: [], ast.NetworkDecl: [],
+                               ast.HypothesisDecl: []}
+    last_model: str | None = None
+    for item in items:
+        if isinstance(item, ast.ModelDecl):
+            last_model = item.name
+        if isinstance(item, ast.Assert) and item.model is None:
+            if last_model is None:
+                raise SpecError("this assert comes before any model, so it is not clear which model it is about",
+                                item.pos, source=text, hint="write `assert ModelName: ...` or move it after the model")
+            item = ast.Assert(item.expr, last_model, item.text, item.pos)
+        kinds[type(item)].append(item)
+    return ast.SpecFile(path=path, text=text, models=tuple(kinds[ast.ModelDecl]), asserts=tuple(kinds[ast.Assert]),
+                        equivalences=tuple(kinds[ast.Equivalent]), networks=tuple(kinds[ast.NetworkDecl]),
+                        hypotheses=tuple(kinds[ast.HypothesisDecl]))
+
+
+# ----------------------------------------------------------------- syntax errors
+def _describe_terminal(name: str) -> str:
+    if name in _FRIENDLY:
+        return _FRIENDLY[name]
+    try:
+        term = _parser().get_terminal(name)
+    except KeyError:
+        return name.lower()
+    pattern = term.pattern
+    if pattern.type == "str":
+        return f"'{pattern.value}'"
+    return name.lower()
+
+
+def _expected_list(names) -> str:
+    described = sorted({_describe_terminal(n) for n in names})
+    if len(described) > 8:
+        described = described[:8] + ["..."]
+    return ", ".join(described)
+
+
+def _syntax_error(err: UnexpectedInput, text: str, path: str) -> SpecError:
+    line, column = max(err.line, 1), max(err.column, 1)
+    if isinstance(err, UnexpectedEOF) or (isinstance(err, UnexpectedToken) and err.token.type == "$END"):
+        lines = text.splitlines() or [""]
+        line, column = len(lines), len(lines[-1]) + 1
+        pos = ast.Pos(path, line, column)
+        expected = _expected_list(err.expected)
+        hint = "is a '}' missing?" if "'}'" in expected else None
+        return SpecError(f"unexpected end of file; expected {expected}", pos, source=text, hint=hint)
+    if isinstance(err, UnexpectedCharacters):
+        ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else "?"
+        pos = ast.Pos(path, line, column)
+        expected = _expected_list(err.allowed) if err.allowed else None
+        msg = f"unexpected character {ch!r}" + (f"; expected {expected}" if expected else "")
+        hint = "strings use double quotes" if ch == "'" else None
+        return SpecError(msg, pos, source=text, hint=hint)
+    assert isinstance(err, UnexpectedToken)
+    tok = err.token
+    width = len(str(tok)) or 1
+    pos = ast.Pos(path, line, column, line, column + width)
+    expected = _expected_list(err.expected)
+    return SpecError(f"unexpected {_token_text(tok)}; expected {expected}", pos, source=text)
+
+
+def _token_text(tok: Token) -> str:
+    if tok.type == "NAME":
+        return f"name '{tok}'"
+    return f"'{tok}'"
+
+
+# ----------------------------------------------------------------- tree -> ast
+def _pos(path: str, meta) -> ast.Pos:
+    return ast.Pos(path, meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _tok_pos(path: str, tok: Token) -> ast.Pos:
+    return ast.Pos(path, tok.line, tok.column, tok.end_line, tok.end_column)
+
+
+@v_args(meta=True)
+class _ToAst(Transformer):
+    """Builds ast nodes bottom-up. Rule names match grammar/causal.lark."""
+
+    def __init__(self, path: str, text: str) -> None:
+        super().__init__()
+        self.path, self.text = path, text
+
+    def _p(self, meta) -> ast.Pos:
+        return _pos(self.path, meta)
+
+    def _src(self, meta) -> str:
+        return self.text[meta.start_pos:meta.end_pos]
+
+    # -- file
+    def start(self, meta, items):
+        return [i for i in items if i is not None and not isinstance(i, Token)]
+
+    # -- domains
+    def range_domain(self, meta, c):
+        return ast.RangeDomain(c[0], c[1], self._p(meta))
+
+    def enum_domain(self, meta, c):
+        names = [str(t) for t in c if t is not None]
+        return ast.EnumDomain(tuple(names), self._p(meta))
+
+    def bool_domain(self, meta, c):
+        return ast.BoolDomain(self._p(meta))
+
+    def named_domain(self, meta, c):
+        return ast.NamedDomain(str(c[0]), self._p(meta))
+
+    def int_literal(self, meta, c):
+        return int(c[0])
+
+    def negative_int(self, meta, c):
+        return -int(c[0])
+
+    def true(self, meta, c):
+        return True
+
+    def false(self, meta, c):
+        return False
+
+    def enum_literal(self, meta, c):
+        return str(c[0])
+
+    def literal(self, meta, c):
+        return c[0]
+
+    def name_list(self, meta, c):
+        return list(c)
+
+    def domain_list(self, meta, c):
+        return tuple(c)
+
+    # -- model statements
+    def domain_decl(self, meta, c):
+        return ast.DomainDecl(str(c[0]), c[1], self._p(meta))
+
+    def input_decl(self, meta, c):
+        names = c[0]
+        return ast.InputDecl(tuple(str(n) for n in names), c[1], self._p(meta),
+                             tuple(_tok_pos(self.path, n) for n in names))
+
+    def var_decl(self, meta, c):
+        return ast.VarDecl(str(c[0]), c[1], c[2], False, _tok_pos(self.path, c[0]))
+
+    def output_decl(self, meta, c):
+        return ast.VarDecl(str(c[0]), c[1], c[2], True, _tok_pos(self.path, c[0]))
+
+    def key_single(self, meta, c):
+        return (c[0],)
+
+    def key_tuple(self, meta, c):
+        return tuple(c)
+
+    def key_default(self, meta, c):
+        return None
+
+    def table_entry(self, meta, c):
+        return (c[0], c[1], self._p(meta))
+
+    def table_decl(self, meta, c):
+        name, keys, value_domain, *entries = c
+        rows, default, seen = [], None, {}
+        for entry in entries:
+            if entry is None:
+                continue
+            key, value, pos = entry
+            if key is None:
+                if default is not None:
+                    raise SpecError(f"table '{name}' has two default entries '_'", pos)
+                default = value
+                continue
+            if key in seen:
+                raise SpecError(f"table '{name}' lists the key {_fmt_key(key)} twice", pos,
+                                notes=(("first listed here", seen[key]),))
+            seen[key] = pos
+            rows.append((key, value))
+        return ast.TableDecl(str(name), keys, value_domain, tuple(rows), default, _tok_pos(self.path, name))
+
+    def model(self, meta, c):
+        name, *stmts = c
+        groups: dict[type, list] = {ast.DomainDecl: [], ast.InputDecl: [], ast.VarDecl: [], ast.TableDecl: [],
+                                    ast.Assert: []}
+        for s in stmts:
+            if s is None or isinstance(s, Token):
+                continue
+            if isinstance(s, ast.Assert) and s.model is not None and s.model != str(name):
+                raise SpecError(f"an assert inside model '{name}' cannot name model '{s.model}'", s.pos)
+            if isinstance(s, ast.Assert):
+                s = ast.Assert(s.expr, str(name), s.text, s.pos)
+            groups[type(s)].append(s)
+        return ast.ModelDecl(str(name), tuple(groups[ast.DomainDecl]), tuple(groups[ast.InputDecl]),
+                             tuple(groups[ast.VarDecl]), tuple(groups[ast.TableDecl]), tuple(groups[ast.Assert]),
+                             _tok_pos(self.path, name))
+
+    # -- claims
+    def assert_stmt(self, meta, c):
+        model, expr = c
+        text = self._src(meta)
+        text = text[len("assert"):].strip()
+        if model is not None:
+            text = text[len(str(model)):].lstrip()[1:].strip()
+        return ast.Assert(expr, str(model) if model is not None else None, text, self._p(meta))
+
+    def equivalent_stmt(self, meta, c):
+        return ast.Equivalent(str(c[0]), str(c[1]), self._p(meta))
+
+    # -- expressions
+    def number(self, meta, c):
+        return ast.Num(int(c[0]), self._p(meta))
+
+    def name(self, meta, c):
+        return ast.Name(str(c[0]), self._p(meta))
+
+    def negate(self, meta, c):
+        if isinstance(c[0], ast.Num):
+            return ast.Num(-c[0].value, self._p(meta))
+        return ast.Unary("-", c[0], self._p(meta))
+
+    def not_op(self, meta, c):
+        return ast.Unary("not", c[0], self._p(meta))
+
+    def binary(self, meta, c):
+        return ast.Binary(str(c[1]), c[0], c[2], self._p(meta))
+
+    compare = binary
+
+    def and_op(self, meta, c):
+        return ast.Binary("and", c[0], c[1], self._p(meta))
+
+    def or_op(self, meta, c):
+        return ast.Binary("or", c[0], c[1], self._p(meta))
+
+    def if_expr(self, meta, c):
+        return ast.IfThenElse(c[0], c[1], c[2], self._p(meta))
+
+    def call(self, meta, c):
+        func, *args = c
+        return ast.Call(str(func), tuple(a for a in args if a is not None), self._p(meta))
+
+    # -- values and options
+    def number_value(self, meta, c):
+        tok = c[0]
+        return float(tok) if tok.type == "FLOAT" else int(tok)
+
+    def negative_float(self, meta, c):
+        return -float(c[0])
+
+    def range_value(self, meta, c):
+        return ast.Range(c[0], c[1])
+
+    def string_value(self, meta, c):
+        return _unquote(str(c[0]))
+
+    def name_value(self, meta, c):
+        return str(c[0])
+
+    def all_value(self, meta, c):
+        return ast.AllValues()
+
+    def list_value(self, meta, c):
+        return [v for v in c if v is not None]
+
+    def argument(self, meta, c):
+        key, value = c
+        return (str(key) if key is not None else None, value)
+
+    def call_value(self, meta, c):
+        return self._call(c)
+
+    def intervention(self, meta, c):
+        return self._call(c)
+
+    def _call(self, c) -> ast.CallValue:
+        name, *args = c
+        out, n = [], 0
+        for a in args:
+            if a is None:
+                continue
+            key, value = a
+            if key is None:
+                key, n = str(n), n + 1
+            out.append((key, value))
+        return ast.CallValue(str(name), tuple(out))
+
+    def option(self, meta, c):
+        return ast.Option(str(c[0]), c[1], self._p(meta))
+
+    def option_block(self, meta, c):
+        return tuple(o for o in c if isinstance(o, ast.Option))
+
+    def site(self, meta, c):
+        return tuple(c)
+
+    # -- networks and hypotheses
+    def network(self, meta, c):
+        name, kind, source, options = c
+        return ast.NetworkDecl(str(name), str(kind), _unquote(str(source)), options or (), _tok_pos(self.path, name))
+
+    def align_stmt(self, meta, c):
+        var, site, intervention = c
+        return ("align", ast.Align(str(var), site or (), intervention, self._p(meta)))
+
+    def search_stmt(self, meta, c):
+        return ("search", tuple(c))
+
+    def train_stmt(self, meta, c):
+        return ("train", tuple(c))
+
+    def data_stmt(self, meta, c):
+        return ("data", tuple(c))
+
+    def expectation(self, meta, c):
+        metric, *rest = c
+        names, op, threshold = rest[:-2], rest[-2], rest[-1]
+        return ast.Expectation(str(metric), tuple(str(n) for n in names), str(op), float(threshold),
+                               self._src(meta), self._p(meta))
+
+    def expect_stmt(self, meta, c):
+        return ("expect", tuple(c))
+
+    def control_stmt(self, meta, c):
+        return ("control", tuple(str(n) for n in c))
+
+    def hypothesis(self, meta, c):
+        name, model, network, *stmts = c
+        parts: dict[str, list] = {"align": [], "search": [], "train": [], "data": [], "expect": [], "control": []}
+        for s in stmts:
+            if s is None or isinstance(s, Token):
+                continue
+            kind, value = s
+            if kind == "align":
+                parts[kind].append(value)
+            else:
+                parts[kind].extend(value)
+        return ast.HypothesisDecl(str(name), str(model), str(network), tuple(parts["align"]), tuple(parts["search"]),
+                                  tuple(parts["train"]), tuple(parts["data"]), tuple(parts["expect"]),
+                                  tuple(parts["control"]), _tok_pos(self.path, name), _tok_pos(self.path, model),
+                                  _tok_pos(self.path, network))
+
+
+def _unquote(s: str) -> str:
+    body = s[1:-1]
+    return body.encode("utf-8").decode("unicode_escape") if "\\" in body else body
+
+
+def _fmt_key(key: tuple) -> str:
+    return str(key[0]) if len(key) == 1 else "(" + ", ".join(map(str, key)) + ")"

@@ -265,6 +265,12 @@ class _ToAst(Transformer):
     def number(self, meta, c):
         return ast.Num(int(c[0]), self._p(meta))
 
+    def bool_true(self, meta, c):
+        return ast.BoolLit(True, self._p(meta))
+
+    def bool_false(self, meta, c):
+        return ast.BoolLit(False, self._p(meta))
+
     def name(self, meta, c):
         return ast.Name(str(c[0]), self._p(meta))
 

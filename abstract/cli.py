@@ -1,0 +1,228 @@
+"""The `abstract` command: check, align, verify, report, demo.
+
+Exit codes (for CI): 0 everything holds, 1 a check or expectation fails, 2 the spec (or a
+run) has an error. Errors print as file:line:col with the offending line and a caret.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import __version__
+from .language.errors import SpecError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEMO_SPEC = REPO_ROOT / "specs" / "hierarchical_equality.causal"
+
+_MARK = {"proved": "ok  ", "counterexample": "FAIL", "unknown": "??  "}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except SpecError as err:
+        print(err.render(), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # a bug in abstract, not in the user's spec: say so, with the traceback
+        import traceback
+        traceback.print_exc()
+        print("internal error: this is a bug in abstract, not in your spec; please report it with the spec",
+              file=sys.stderr)
+        return 2
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="abstract", description="Check and verify causal-abstraction hypothesis specs.")
+    p.add_argument("--version", action="version", version=f"abstract {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    c = sub.add_parser("check", help="parse specs and prove their symbolic properties with z3 (no network needed)")
+    c.add_argument("files", nargs="+", metavar="FILE")
+    c.add_argument("--rlimit", type=int, default=None, help="z3 resource limit per query (bounds 'unknown')")
+    c.add_argument("--json", metavar="FILE", help="write the check results as JSON")
+    c.set_defaults(func=cmd_check)
+
+    for name, helptext in (("verify", "run checks and alignments and judge every `expect` (the CI command)"),
+                           ("align", "run the alignments of a spec and write the measurements (no pass/fail)")):
+        v = sub.add_parser(name, help=helptext)
+        v.add_argument("files", nargs="+", metavar="SPEC")
+        _add_run_options(v)
+        v.set_defaults(func=cmd_verify if name == "verify" else cmd_align)
+
+    r = sub.add_parser("report", help="render a results JSON file as a self-contained HTML report")
+    r.add_argument("results", metavar="RESULTS_JSON")
+    r.add_argument("-o", "--output", default="report.html", metavar="FILE")
+    r.set_defaults(func=cmd_report)
+
+    d = sub.add_parser("demo", help="verify the shipped hierarchical-equality spec on an MLP it trains itself")
+    d.add_argument("--out", default="out", metavar="DIR", help="where results.json, junit.xml, report.html go")
+    d.add_argument("--no-cache", action="store_true", help="retrain even if an identical run is cached")
+    d.add_argument("--device", default=None)
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def _add_run_options(v: argparse.ArgumentParser) -> None:
+    v.add_argument("--hypothesis", action="append", metavar="NAME", help="only this hypothesis (repeatable)")
+    v.add_argument("--json", metavar="FILE", help="write the results document as JSON")
+    v.add_argument("--junit", metavar="FILE", help="write JUnit XML (one test case per expectation and check)")
+    v.add_argument("--html", metavar="FILE", help="write the HTML alignment report")
+    v.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    v.add_argument("--seed", type=int, default=0, help="base seed; runs are reproducible per device")
+    v.add_argument("--no-cache", action="store_true", help="retrain even if an identical run is cached")
+    v.add_argument("--cache-dir", default=None, metavar="DIR", help="results cache (default .abstract-cache/results)")
+    v.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+# ------------------------------------------------------------------ check
+def cmd_check(args: argparse.Namespace) -> int:
+    from .language import load_spec
+    from .solver import check_spec
+
+    worst, everything = 0, []
+    for file in args.files:
+        try:
+            spec = load_spec(file)
+        except SpecError as err:
+            print(err.render(), file=sys.stderr)
+            worst = 2
+            continue
+        results = check_spec(spec, **({"rlimit": args.rlimit} if args.rlimit else {}))
+        everything += [{"file": file, **r.to_json()} for r in results]
+        print(file)
+        print(format_checks([r.to_json() for r in results]))
+        if any(not r.ok for r in results):
+            worst = max(worst, 1)
+    if args.json:
+        _write_json(args.json, {"schema": "abstract.checks/1", "checks": everything})
+    return worst
+
+
+def format_checks(checks: list[dict[str, Any]]) -> str:
+    """Checks grouped by model, one line each, counterexamples spelled out."""
+    lines, model = [], None
+    for c in checks:
+        if c["model"] != model:
+            model = c["model"]
+            lines.append(f"  {model}")
+        lines.append(f"    {_MARK.get(c['verdict'], '?')}  {c['kind']:<10} {c['name']}")
+        if c["verdict"] != "proved" and c.get("message"):
+            lines.append(f"          {c['message']}")
+        if c["verdict"] == "counterexample" and c.get("counterexample"):
+            shown = ", ".join(f"{k}={_show(v)}" for k, v in c["counterexample"].items())
+            lines.append(f"          counterexample: {shown}")
+            if c.get("location"):
+                lines.append(f"          at {c['location']}")
+    counts = {v: sum(c["verdict"] == v for c in checks) for v in ("proved", "counterexample", "unknown")}
+    lines.append(f"  {counts['proved']} proved, {counts['counterexample']} counterexample, {counts['unknown']} unknown")
+    return "\n".join(lines)
+
+
+def _show(v: Any) -> str:
+    return str(v).lower() if isinstance(v, bool) else str(v)
+
+
+# ------------------------------------------------------------------ verify / align
+def _run(args: argparse.Namespace, judge: bool) -> int:
+    from .verify.cache import DEFAULT_DIR, ResultsCache
+    from .verify.pipeline import exit_code, verify_spec
+
+    cache = ResultsCache(args.cache_dir or DEFAULT_DIR, enabled=not args.no_cache)
+    docs, worst = [], 0
+    for file in args.files:
+        try:
+            doc = verify_spec(file, hypotheses=args.hypothesis, device=args.device, cache=cache,
+                              progress=not args.quiet, seed=args.seed,
+                              on_event=None if args.quiet else lambda m: print(f"[abstract] {m}", file=sys.stderr))
+        except SpecError as err:
+            print(err.render(), file=sys.stderr)
+            worst = 2
+            continue
+        docs.append(doc)
+        _print_summary(doc)
+        code = exit_code(doc)
+        worst = max(worst, code if judge else (2 if code == 2 else 0))
+    _write_outputs(args, docs)
+    return worst
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    return _run(args, judge=True)
+
+
+def cmd_align(args: argparse.Namespace) -> int:
+    return _run(args, judge=False)
+
+
+def _print_summary(doc: dict[str, Any]) -> None:
+    from .verify.summary import format_summary
+    print(format_summary(doc))
+    for err in doc.get("errors", []):
+        print(f"error: {err['location'] or ''}: {err['message']}", file=sys.stderr)
+
+
+def _write_outputs(args: argparse.Namespace, docs: list[dict[str, Any]]) -> None:
+    if not docs:
+        return
+    if args.json:
+        _write_json(args.json, docs[0] if len(docs) == 1 else {"schema": "abstract.results-set/1", "results": docs})
+    if args.junit:
+        from .verify.junit import write_junit
+        write_junit(docs, args.junit)
+        print(f"wrote {args.junit}", file=sys.stderr)
+    if args.html:
+        from .report import write_report
+        for doc in docs:
+            path = Path(args.html)
+            if len(docs) > 1:
+                path = path.with_name(f"{path.stem}-{Path(doc['spec']['path']).stem}{path.suffix}")
+            write_report(doc, path)
+            print(f"wrote {path}", file=sys.stderr)
+
+
+def _write_json(path: str, obj: Any) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(obj, indent=1, default=str))
+    print(f"wrote {path}", file=sys.stderr)
+
+
+# ------------------------------------------------------------------ report / demo
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+    try:
+        doc = json.loads(Path(args.results).read_text())
+    except (OSError, ValueError) as err:
+        print(f"error: cannot read results {args.results}: {err}", file=sys.stderr)
+        return 2
+    docs = doc.get("results", [doc]) if isinstance(doc, dict) else doc
+    for i, d in enumerate(docs):
+        out = Path(args.output) if len(docs) == 1 else Path(args.output).with_name(f"{Path(args.output).stem}-{i}.html")
+        write_report(d, out)
+        print(f"wrote {out}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ns = argparse.Namespace(files=[str(DEMO_SPEC)], hypothesis=None, json=str(out / "results.json"),
+                            junit=str(out / "junit.xml"), html=str(out / "report.html"), device=args.device, seed=0,
+                            no_cache=args.no_cache, cache_dir=None, quiet=False)
+    code = _run(ns, judge=True)
+    print(f"open {out / 'report.html'} to read the alignment report")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

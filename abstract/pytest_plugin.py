@@ -1,0 +1,104 @@
+"""pytest plugin: `pytest specs/` collects every `*.causal` file and verifies it.
+
+Each spec file yields one item for its symbolic checks and one per hypothesis; a failing
+item shows the failed checks (with counterexamples) or expectations (with their intervals).
+The spec is verified once per file, on the first item that needs it. Registered through the
+`pytest11` entry point, so it is active wherever `abstract` is installed.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .language.errors import SpecError
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("abstract", "causal-abstraction specs (*.causal)")
+    group.addoption("--abstract-no-cache", action="store_true", help="retrain hypotheses even when cached")
+    group.addoption("--abstract-device", default=None, help="device for alignments (default: cuda if available)")
+    group.addoption("--abstract-checks-only", action="store_true", help="collect only the symbolic checks")
+
+
+def pytest_collect_file(parent: pytest.Collector, file_path) -> "CausalSpecFile | None":
+    if file_path.suffix == ".causal":
+        return CausalSpecFile.from_parent(parent, path=file_path)
+    return None
+
+
+class SpecVerificationFailed(Exception):
+    """Raised by an item; its text is what pytest shows."""
+
+
+class CausalSpecFile(pytest.File):
+    def collect(self):
+        from .language import load_spec
+        try:
+            spec = load_spec(self.path)
+        except SpecError as err:
+            yield SpecErrorItem.from_parent(self, name="spec", error=err)
+            return
+        yield SpecChecksItem.from_parent(self, name="checks")
+        if not self.config.getoption("--abstract-checks-only"):
+            for h in spec.hypotheses:
+                yield HypothesisItem.from_parent(self, name=h.name, hypothesis=h.name)
+
+    def results(self, align: bool) -> dict[str, Any]:
+        """The results document for this file, computed once (checks only until an alignment is needed)."""
+        key = "_abstract_doc_full" if align else "_abstract_doc_checks"
+        if not hasattr(self, key):
+            from .verify.cache import ResultsCache
+            from .verify.pipeline import verify_spec
+            cache = ResultsCache(enabled=not self.config.getoption("--abstract-no-cache"))
+            doc = verify_spec(self.path, device=self.config.getoption("--abstract-device"), cache=cache,
+                              progress=False, align=align)
+            setattr(self, key, doc)
+        return getattr(self, key)
+
+
+class _SpecItem(pytest.Item):
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, (SpecVerificationFailed, SpecError)):
+            err = excinfo.value
+            return err.render() if isinstance(err, SpecError) else str(err)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, 0, f"{self.path.name}::{self.name}"
+
+
+class SpecErrorItem(_SpecItem):
+    def __init__(self, *, error: SpecError, **kw) -> None:
+        super().__init__(**kw)
+        self.error = error
+
+    def runtest(self) -> None:
+        raise self.error
+
+
+class SpecChecksItem(_SpecItem):
+    def runtest(self) -> None:
+        from .cli import format_checks
+        doc = self.parent.results(align=False)
+        failed = [c for c in doc["checks"] if c["verdict"] != "proved"]
+        if failed:
+            raise SpecVerificationFailed(f"{len(failed)} symbolic check(s) did not pass:\n" + format_checks(failed))
+
+
+class HypothesisItem(_SpecItem):
+    def __init__(self, *, hypothesis: str, **kw) -> None:
+        super().__init__(**kw)
+        self.hypothesis = hypothesis
+
+    def runtest(self) -> None:
+        doc = self.parent.results(align=True)
+        errors = [e for e in doc.get("errors", []) if e.get("hypothesis") == self.hypothesis]
+        if errors:
+            raise SpecVerificationFailed("\n".join(e["message"] for e in errors))
+        result = next(h for h in doc["hypotheses"] if h["name"] == self.hypothesis)
+        failed = [e for e in result["expectations"] if not e["passed"]]
+        if failed:
+            lines = [f"hypothesis {self.hypothesis}: {len(failed)} expectation(s) not met"]
+            lines += [f"  {e['location']}: expect {e['text']}: {e['reason']}" for e in failed]
+            raise SpecVerificationFailed("\n".join(lines))

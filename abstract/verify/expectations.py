@@ -1,0 +1,47 @@
+"""Judge a hypothesis's `expect` clauses against measured counts, with confidence intervals.
+
+An expectation passes only when the whole confidence interval is on the right side of the
+threshold (lower bound for >=, upper bound for <=): a lucky small sample cannot pass.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..language import ast
+from .stats import judge
+
+CONFIDENCE = 0.95
+
+
+def measured_counts(expectation: ast.Expectation, result: dict[str, Any]) -> tuple[int, int] | None:
+    """(correct, n) behind the metric an expectation names, or None when it was not measured."""
+    if expectation.metric == "iia":
+        var = result.get("variables", {}).get(expectation.args[0])
+        if not var or "iia" not in var:
+            return None
+        return int(var["iia"]["correct"]), int(var["iia"]["n"])
+    multi = result.get("multi") or {}
+    table = multi.get(expectation.metric) or {}
+    key = ",".join(expectation.args)
+    entry = table.get(key)
+    if entry is None:
+        return None
+    return int(entry["correct"]), int(entry["n"])
+
+
+def judge_expectations(hypothesis: ast.HypothesisDecl, result: dict[str, Any],
+                       confidence: float = CONFIDENCE) -> list[dict[str, Any]]:
+    """One verdict per expectation, in spec order, in the results-document shape."""
+    verdicts = []
+    for e in hypothesis.expects:
+        base = {"text": e.text, "metric": e.metric, "args": list(e.args), "op": e.op, "threshold": e.threshold,
+                "confidence": confidence, "location": str(e.pos)}
+        counts = measured_counts(e, result)
+        if counts is None:
+            verdicts.append({**base, "value": None, "correct": 0, "n": 0, "ci_low": None, "ci_high": None,
+                             "passed": False, "reason": f"{e.metric}({', '.join(e.args)}) was not measured"})
+            continue
+        correct, n = counts
+        verdicts.append({**base, **judge(e.op, e.threshold, correct, n, confidence=confidence),
+                         "correct": correct, "n": n})
+    return verdicts

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Set up everything from nothing: a virtualenv in .venv with the CPU build of torch and abstract.
+# Idempotent: a second run only checks that the install is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+if ! .venv/bin/python -c "import torch, abstract, pytest, hypothesis" >/dev/null 2>&1; then
+    .venv/bin/python -m pip install -q --upgrade pip
+    # torch first, pinned: this version is a CPU wheel; an unpinned torch pulls a multi-GB CUDA build.
+    .venv/bin/python -m pip install -q torch==2.13.0
+    .venv/bin/python -m pip install -q -e ".[test]"
+fi

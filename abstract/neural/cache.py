@@ -1,0 +1,77 @@
+"""What a runner remembers about a batch of *base* inputs so training steps are cheap.
+
+Why: the model is frozen, so everything computed before the intervention site is the same
+at every training step. A :class:`BaseCache` holds that prefix (the hidden states where the
+run resumes, the per-block call arguments such as attention masks and rotary embeddings,
+and the base activation at the site); the runner then only executes the suffix.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Optional
+
+import torch
+
+from .sites import Site
+
+
+@dataclass
+class BaseCache:
+    """Prefix state for one site and one batch of base inputs.
+
+    ``base_act``: ``[batch, hidden]`` activation at the site (the ``b`` of interventions).
+    ``positions``: ``LongTensor[batch]`` token index per example (``None`` for torch MLPs).
+    ``hidden``: where the suffix resumes (LMs: ``[batch, seq, hidden]`` input of block
+    ``start`` -- or output of the last block for ``resid_post`` at the last layer).
+    ``calls``: ``(args, kwargs)`` each block from ``start`` on was called with, hidden
+    states removed. ``cached``: False when the runner had to fall back to re-running the
+    whole model with a hook (``note`` says why); results are still correct, only slower.
+    """
+
+    site: Site
+    base_act: torch.Tensor
+    positions: Optional[torch.Tensor] = None
+    hidden: Optional[torch.Tensor] = None
+    start: int = 0
+    calls: list = field(default_factory=list)
+    inputs: Any = None
+    cached: bool = True
+    note: str = ""
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.base_act.shape[0])
+
+    def select(self, index: torch.Tensor | slice) -> "BaseCache":
+        """The cache restricted to some base examples (a minibatch), without recomputing.
+
+        Tensors are sliced along dim 0 when that dim equals the batch size and they have at
+        least 2 dims (masks, rotary cos/sin, hidden states); broadcast tensors (dim 0 == 1)
+        and 1-D ones (``cache_position``) are kept as they are.
+        """
+        n = self.batch_size
+        if isinstance(index, slice):
+            index = torch.arange(n)[index]
+        index = torch.as_tensor(index, dtype=torch.long)
+
+        def cut(x: Any) -> Any:
+            if torch.is_tensor(x):
+                if x.dim() >= 2 and x.shape[0] == n:
+                    return x[index.to(x.device)]
+                return x
+            if isinstance(x, tuple):
+                return tuple(cut(v) for v in x)
+            if isinstance(x, list):
+                return [cut(v) for v in x]
+            if isinstance(x, dict):
+                return {k: cut(v) for k, v in x.items()}
+            return x
+
+        return replace(
+            self,
+            base_act=self.base_act[index.to(self.base_act.device)],
+            positions=None if self.positions is None else self.positions[index.to(self.positions.device)],
+            hidden=None if self.hidden is None else self.hidden[index.to(self.hidden.device)],
+            calls=[(cut(a), cut(k)) for a, k in self.calls],
+            inputs=cut(self.inputs),
+        )

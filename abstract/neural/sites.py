@@ -1,0 +1,131 @@
+"""Addressing neural sites: *where* in a network a high-level variable may live.
+
+A :class:`Site` is a plain, hashable value (usable as a dict key, in JSON reports and
+grid searches). It names a location in the field's vocabulary:
+
+* ``resid_pre``  -- the residual stream entering block ``layer``;
+* ``resid_post`` -- the residual stream leaving block ``layer`` (alias ``block_output``);
+* ``attn_out``   -- the output of block ``layer``'s attention sub-module;
+* ``mlp_out``    -- the output of block ``layer``'s MLP sub-module.
+
+For language models activations are ``[batch, seq, hidden]`` and ``position`` picks one
+token per example (see :func:`resolve_positions`). For plain torch modules activations
+are ``[batch, hidden]`` and ``position`` is ``None``; the site is either ``layer N`` (the
+output of the N-th layer module, see :mod:`abstract.neural.architectures`) or an explicit
+dotted module path (``module="net.3"``) whose output is the activation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Union
+
+import torch
+
+COMPONENTS = ("resid_pre", "resid_post", "attn_out", "mlp_out")
+COMPONENT_ALIASES = {
+    "block_output": "resid_post",
+    "block_input": "resid_pre",
+    "resid_mid_in": "resid_pre",
+    "attn_output": "attn_out",
+    "mlp_output": "mlp_out",
+    "output": "resid_post",
+}
+POSITION_KEYWORDS = ("last", "first")
+
+Position = Union[int, str, None]
+
+
+def canonical_component(name: str) -> str:
+    """Map a component name or alias to its canonical spelling, or raise ``ValueError``."""
+    key = name.strip().lower()
+    key = COMPONENT_ALIASES.get(key, key)
+    if key not in COMPONENTS:
+        known = ", ".join(COMPONENTS + tuple(COMPONENT_ALIASES))
+        raise ValueError(f"unknown site component {name!r}; expected one of: {known}")
+    return key
+
+
+@dataclass(frozen=True)
+class Site:
+    """One intervention location.
+
+    ``layer``: block index (LMs) or index into the layer-module list (torch modules).
+    ``component``: one of :data:`COMPONENTS` (aliases are normalised on construction).
+    ``position``: token index among the *real* (non-pad) tokens, negative counts from the
+    end, ``'last'``/``'first'``, or ``None`` for position-free (plain torch) activations.
+    ``module``: a dotted module path for plain torch modules; overrides ``layer``.
+    """
+
+    layer: Optional[int] = None
+    component: str = "resid_post"
+    position: Position = "last"
+    module: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "component", canonical_component(self.component))
+        if self.layer is None and self.module is None:
+            raise ValueError("a Site needs a layer index or a module path")
+        if isinstance(self.position, str) and self.position not in POSITION_KEYWORDS:
+            raise ValueError(f"unknown position {self.position!r}; use an int, 'last' or 'first'")
+
+    @property
+    def label(self) -> str:
+        """Short human-readable name, e.g. ``L3.resid_post@last`` or ``net.3``."""
+        where = self.module if self.module is not None else f"L{self.layer}.{self.component}"
+        return where if self.position is None else f"{where}@{self.position}"
+
+    def with_position(self, position: Position) -> "Site":
+        return Site(self.layer, self.component, position, self.module)
+
+    def __str__(self) -> str:  # pragma: no cover - cosmetic
+        return self.label
+
+
+def resolve_positions(
+    position: Position, attention_mask: Optional[torch.Tensor], seq_len: int, batch: int,
+    device: Optional[torch.device] = None,
+) -> torch.Tensor:
+    """Turn a site position into one token index per example (``LongTensor[batch]``).
+
+    Why per example: with padding, "the last token" sits at a different index in each
+    row. Real tokens are assumed contiguous (left- or right-padding, as tokenizers do);
+    an int ``p >= 0`` is the p-th real token, ``p < 0`` counts back from the last real
+    token (``-1 == 'last'``). Without an attention mask every token is real.
+    """
+    if position is None:
+        raise ValueError("this site has no position; it addresses a position-free activation")
+    if attention_mask is None:
+        first = torch.zeros(batch, dtype=torch.long, device=device)
+        last = torch.full((batch,), seq_len - 1, dtype=torch.long, device=device)
+    else:
+        mask = attention_mask.to(torch.bool)
+        if mask.shape != (batch, seq_len):
+            raise ValueError(f"attention_mask shape {tuple(mask.shape)} != {(batch, seq_len)}")
+        if not bool(mask.any(dim=1).all()):
+            raise ValueError("an example has no real tokens (all-zero attention_mask row)")
+        first = mask.to(torch.long).argmax(dim=1)
+        last = seq_len - 1 - mask.flip(1).to(torch.long).argmax(dim=1)
+        device = mask.device
+    if position == "last":
+        idx = last
+    elif position == "first":
+        idx = first
+    elif isinstance(position, int):
+        idx = first + position if position >= 0 else last + 1 + position
+    else:
+        raise ValueError(f"cannot resolve position {position!r}")
+    if bool((idx < first).any()) or bool((idx > last).any()):
+        raise IndexError(f"position {position!r} falls outside the real tokens of some example")
+    return idx.to(torch.long)
+
+
+def gather_positions(acts: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """``acts[b, positions[b]]`` for every row: ``[batch, seq, hidden] -> [batch, hidden]``."""
+    rows = torch.arange(acts.shape[0], device=acts.device)
+    return acts[rows, positions.to(acts.device)]
+
+
+def scatter_positions(acts: torch.Tensor, positions: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+    """Copy of ``acts`` with ``acts[b, positions[b]] = new[b]``; out-of-place so grads flow."""
+    rows = torch.arange(acts.shape[0], device=acts.device)
+    return acts.index_put((rows, positions.to(acts.device)), new.to(acts.dtype))

@@ -50,10 +50,19 @@ def counterfactual_dataset(model: CausalModel, variables: Sequence[str], n: int,
             raise KeyError(f"model {model.name} has no variable '{v}'")
     rng = random.Random(seed)
 
+    balance_values = model.variables[input_balance].domain.values() if input_balance is not None else ()
+
     def draw_input() -> dict[str, Value]:
         if input_balance is None:
             return model.sample_input(rng)
-        return model.sample_inputs(1, rng, balance=input_balance)[0]
+        # Pick the balanced variable's value first, then draw an input that has it (rejection);
+        # a value that is rare or unreachable falls back to a plain draw.
+        target = rng.choice(balance_values)
+        for _ in range(200):
+            x = model.sample_input(rng)
+            if model.evaluate(x)[input_balance] == target:
+                return x
+        return x
 
     def draw() -> CounterfactualExample:
         base = draw_input()

@@ -159,6 +159,7 @@ class _ModelCompiler:
         self.var_domains: dict[str, Domain] = {}
         self.var_pos: dict[str, ast.Pos] = {}
         self.enum_members: dict[str, Type] = {}
+        self.bad_tables: set[str] = set()  # tables whose declaration failed (already reported)
 
     def fail(self, message: str, pos: ast.Pos, **kw) -> None:
         self.errors.append(SpecError(message, pos, **kw))
@@ -293,6 +294,12 @@ class _ModelCompiler:
         return dom
 
     def table(self, t: ast.TableDecl) -> None:
+        n_errors = len(self.errors)
+        self._table(t)
+        if len(self.errors) > n_errors and t.name not in self.tables:
+            self.bad_tables.add(t.name)
+
+    def _table(self, t: ast.TableDecl) -> None:
         keys = [self.domain(k) for k in t.key_domains]
         value_dom = self.domain(t.value_domain)
         if None in keys or value_dom is None:
@@ -396,6 +403,8 @@ class _ModelCompiler:
                     self.fail(f"table '{e.func}' expects a key of type {dom.type}, got {a.type}", node.pos)
                     return None
             return Lookup(table, tuple(args), table.value_domain.type, e.pos)
+        if e.func in self.bad_tables:  # its declaration failed: already reported
+            return None
         if e.func not in BUILTINS:
             self.errors.append(_unknown("function or table", e.func, e.pos, list(BUILTINS) + list(self.tables)))
             return None

@@ -42,6 +42,7 @@ def judge_expectations(hypothesis: ast.HypothesisDecl, result: dict[str, Any],
                              "passed": False, "reason": f"{e.metric}({', '.join(e.args)}) was not measured"})
             continue
         correct, n = counts
-        verdicts.append({**base, **judge(e.op, e.threshold, correct, n, confidence=confidence),
+        label = "IIA" if e.metric == "iia" else f"{e.metric}({', '.join(e.args)})"
+        verdicts.append({**base, **judge(e.op, e.threshold, correct, n, confidence=confidence, metric=label),
                          "correct": correct, "n": n})
     return verdicts

@@ -1,0 +1,285 @@
+"""The self-contained HTML alignment report: one file, inline CSS and SVG, no scripts, no URLs.
+
+Everything taken from the results document (spec text, names, messages) goes through
+`html.escape`, since a spec is user input and the report is meant to be opened in a browser.
+"""
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..verify.stats import fmt_ci, fmt_value, wilson_interval
+from .style import CSS
+from .svg import KIND_FILL, KIND_STROKE, causal_graph_svg, heatmap_svg
+
+CONTROL_NAMES = {"random_network": "untrained network", "random_rotation": "random rotation"}
+
+
+def _e(x: Any) -> str:
+    return escape("" if x is None else str(x), quote=True)
+
+
+def doc_passed(doc: dict[str, Any]) -> bool:
+    """The pipeline's own verdict when present; otherwise all checks proved and all expectations met."""
+    if "passed" in doc:
+        return bool(doc["passed"])
+    return (all(c.get("verdict") == "proved" for c in doc.get("checks", []))
+            and all(e.get("passed") for h in doc.get("hypotheses", []) for e in h.get("expectations", [])))
+
+
+def _badge(ok: bool | None, yes: str = "PASS", no: str = "FAIL", cls: str = "") -> str:
+    kind = "unknown" if ok is None else ("pass" if ok else "fail")
+    return f'<span class="badge {kind} {cls}">{yes if ok else ("UNKNOWN" if ok is None else no)}</span>'
+
+
+def _loc(location: str | None, spec_path: str) -> str:
+    """A location as text, linked to its spec line when it points into this spec."""
+    if not location:
+        return ""
+    parts = str(location).rsplit(":", 2)
+    short = Path(parts[0]).name + ":" + ":".join(parts[1:]) if len(parts) == 3 else str(location)
+    if len(parts) == 3 and parts[1].isdigit() and Path(parts[0]).name == Path(spec_path or "").name:
+        return f'<a class="mono nowrap" href="#L{parts[1]}" title="{_e(location)}">line {_e(parts[1])}</a>'
+    return f'<span class="mono">{_e(short)}</span>'
+
+
+def _bar(value: float | None, cls: str = "") -> str:
+    if value is None:
+        return ""
+    return f'<span class="bar {cls}" style="width:{max(0.0, min(1.0, value)) * 90:.0f}px"></span>'
+
+
+def _multi_value(entry: Any) -> tuple[float | None, int | None, int | None]:
+    """Multi-variable metrics come as a float or as {value, correct, n}."""
+    if isinstance(entry, dict):
+        n, c = entry.get("n"), entry.get("correct")
+        v = entry.get("value", entry.get("iia"))
+        return (v if v is not None else (c / n if c is not None and n else None)), c, n
+    return (None if entry is None else float(entry)), None, None
+
+
+def render_header(doc: dict[str, Any]) -> str:
+    spec, run = doc.get("spec", {}), doc.get("run", {})
+    ok = doc_passed(doc) and not doc.get("errors")
+    hyps = doc.get("hypotheses", [])
+    exps = [e for h in hyps for e in h.get("expectations", [])]
+    checks = doc.get("checks", [])
+    seeds = sorted({s for h in hyps for s in (h.get("train") or {}).get("seeds", [])})
+    n_cex = sum(c.get("verdict") == "counterexample" for c in checks)
+    n_unk = sum(c.get("verdict") == "unknown" for c in checks)
+    counts = [f"<b>{sum(_hyp_ok(h) for h in hyps)}</b>/{len(hyps)} hypotheses pass",
+              f"<b>{sum(bool(e.get('passed')) for e in exps)}</b>/{len(exps)} expectations met",
+              f"<b>{sum(c.get('verdict') == 'proved' for c in checks)}</b>/{len(checks)} checks proved"
+              + (f" ({n_cex} counterexample{'s' * (n_cex != 1)}" + (f", {n_unk} unknown" if n_unk else "") + ")"
+                 if n_cex or n_unk else "")]
+    if doc.get("errors"):
+        counts.append(f'<b style="color:var(--fail)">{len(doc["errors"])}</b> error(s)')
+    info = [("spec", _e(spec.get("path"))), ("sha256", f'<span class="mono" title="{_e(spec.get("sha256"))}">'
+                                                      f'{_e(str(spec.get("sha256", ""))[:16])}…</span>'),
+            ("device", _e(run.get("device"))), ("seeds", _e(", ".join(map(str, seeds)) or run.get("seed", "—"))),
+            ("started", _e(run.get("started"))),
+            ("duration", _e(f"{run['seconds']:.1f} s" if isinstance(run.get("seconds"), (int, float)) else "—")
+             + (" (cached)" if run.get("cached") else "")),
+            ("versions", _e(" · ".join(f"{k} {run[k]}" for k in ("abstract", "torch", "transformers", "python")
+                                       if run.get(k))))]
+    verdict = "ERROR" if doc.get("errors") else ("PASS" if ok else "FAIL")
+    return (f'<header class="top"><div><h1>Alignment report: {_e(Path(spec.get("path") or "spec").name)}</h1>'
+            f'<div class="counts">{"".join(f"<span>{c}</span>" for c in counts)}</div>'
+            f'<div class="runinfo">{"".join(f"<div><span>{k}</span>{v}</div>" for k, v in info)}</div></div>'
+            f'<span class="badge verdict {"pass" if ok else "fail"}">{verdict}</span></header>')
+
+
+def _hyp_ok(h: dict[str, Any]) -> bool:
+    return all(e.get("passed") for e in h.get("expectations", []))
+
+
+def render_errors(doc: dict[str, Any]) -> str:
+    errors = doc.get("errors") or []
+    if not errors:
+        return ""
+    items = "".join(f"<li>{_loc(e.get('location'), doc.get('spec', {}).get('path', ''))} "
+                    f"<code>{_e(e.get('message'))}</code></li>" for e in errors)
+    return f'<h2>Errors</h2><div class="errors"><ul>{items}</ul></div>'
+
+
+def render_expectations(h: dict[str, Any], spec_path: str) -> str:
+    rows = []
+    for e in h.get("expectations", []):
+        conf = e.get("confidence", 0.95)
+        n = e.get("n") or 0
+        rows.append(f'<tr class="{"pass" if e.get("passed") else "fail"}"><td>{_badge(bool(e.get("passed")))}</td>'
+                    f'<td class="mono nowrap">{_e(e.get("text"))}</td><td class="num">{fmt_value(e.get("value"))}</td>'
+                    f'<td class="num">{fmt_ci(e.get("ci_low"), e.get("ci_high"))} <span class="sub">{conf:.0%}</span></td>'
+                    f'<td class="num">{_e(e.get("correct"))}/{_e(n)}</td><td class="why">{_e(e.get("reason"))}</td>'
+                    f'<td>{_loc(e.get("location"), spec_path)}</td></tr>')
+    if not rows:
+        return '<p class="sub">No expectations stated.</p>'
+    return ('<table><tr><th></th><th>expectation</th><th class="num">value</th><th class="num">confidence interval</th>'
+            f'<th class="num">correct/n</th><th>why</th><th>where</th></tr>{"".join(rows)}</table>')
+
+
+def render_variable(name: str, v: dict[str, Any], hyp: str) -> str:
+    iia, site, itv = v.get("iia") or {}, v.get("site") or {}, v.get("intervention") or {}
+    grid = v.get("grid") or {"layers": [site.get("layer")], "positions": [site.get("position")],
+                             "iia_max": [[iia.get("max")]], "iia_mean": [[iia.get("mean")]]}
+    fig = heatmap_svg(grid, site, title=f"{hyp}: IIA of {name} by layer and position")
+    extra = ", ".join(f"{k}={_e(x)}" for k, x in itv.items() if k not in ("kind",) and x is not None)
+    correct, n = iia.get("correct"), iia.get("n")
+    ci = fmt_ci(*wilson_interval(correct, n)) if isinstance(n, int) and n > 0 and correct is not None else "—"
+    pos = site.get("position")
+    rows = [f'<tr><th>this alignment (best seed {_e(iia.get("best_seed"))})</th><td class="num"><b>{fmt_value(iia.get("max"))}</b></td>'
+            f'<td class="num">{ci}</td><td class="num">{_e(correct)}/{_e(n)}</td><td>{_bar(iia.get("max"))}</td></tr>',
+            f'<tr><th>mean over {len(v.get("seeds") or [])} seeds</th><td class="num">{fmt_value(iia.get("mean"))}</td>'
+            f'<td></td><td></td><td>{_bar(iia.get("mean"))}</td></tr>']
+    for ctl, c in (v.get("controls") or {}).items():
+        val, cn = (c or {}).get("iia"), (c or {}).get("n")
+        rows.append(f'<tr><th>control: {_e(CONTROL_NAMES.get(ctl, ctl))}</th><td class="num">{fmt_value(val)}</td>'
+                    f'<td></td><td class="num">{"" if cn is None else "n=" + _e(cn)}</td><td>{_bar(val, "ctl")}</td></tr>')
+    seeds = " · ".join(f'seed {_e(s.get("seed"))}: <b>{fmt_value(s.get("iia"))}</b>'
+                       + (f' <span class="sub">({_e(s.get("correct"))}/{_e(s.get("n"))})</span>' if s.get("n") else "")
+                       for s in v.get("seeds") or [])
+    where = f'layer {_e(site.get("layer"))}, {_e(site.get("component") or grid.get("component") or "")}' + \
+            ("" if pos is None else f", position {_e(pos)}")
+    return (f'<div class="var"><div class="fig"><h3>{_e(name)}</h3>{fig}<div class="caption">Cells: best-seed IIA on '
+            f'held-out pairs, μ = mean over seeds; outlined: the chosen site.</div></div>'
+            f'<div class="facts"><table class="kv"><tr><th>intervention</th><td class="mono">{_e(itv.get("kind"))}'
+            f'{"(" + extra + ")" if extra else ""}</td></tr><tr><th>site</th><td>{where}</td></tr></table>'
+            f'<table style="margin-top:10px"><tr><th></th><th class="num">IIA</th><th class="num">95% CI</th>'
+            f'<th class="num">n</th><th></th></tr>{"".join(rows)}</table>'
+            f'<p class="meta">{seeds}</p></div></div>')
+
+
+def render_multi(multi: dict[str, Any] | None) -> str:
+    if not multi or not any(multi.get(k) for k in ("cause", "isolate")):
+        return ""
+    rows = []
+    for metric in ("cause", "isolate"):
+        for key, entry in (multi.get(metric) or {}).items():
+            value, c, n = _multi_value(entry)
+            rows.append(f'<tr><td class="mono">{metric}({_e(key.replace(",", ", "))})</td><td class="num">{fmt_value(value)}</td>'
+                        f'<td class="num">{"" if n is None else f"{_e(c)}/{_e(n)}"}</td><td>{_bar(value)}</td></tr>')
+    return ('<h4>Several variables at once</h4><table><tr><th>metric</th><th class="num">value</th>'
+            f'<th class="num">correct/n</th><th></th></tr>{"".join(rows)}</table>')
+
+
+def render_hypothesis(h: dict[str, Any], spec_path: str) -> str:
+    ok = _hyp_ok(h)
+    t, d = h.get("train") or {}, h.get("dataset") or {}
+    train = ", ".join(f"{k} {_e(', '.join(map(str, x)) if isinstance(x, list) else x)}" for k, x in t.items())
+    data = (f'{_e(d.get("train"))} training / {_e(d.get("test"))} held-out pairs, informativeness '
+            f'{fmt_value(d.get("informativeness"), 2)}' if d else "")
+    variables = "".join(render_variable(k, v, h.get("name", "")) for k, v in (h.get("variables") or {}).items())
+    return (f'<section class="card {"passed" if ok else "failed"}" id="h-{_e(h.get("name"))}"><div class="card-head">'
+            f'{_badge(ok)}<h3>{_e(h.get("name"))}</h3><span class="sub mono">{_e(h.get("model"))} ~ {_e(h.get("network"))}'
+            f'</span>{_loc(h.get("location"), spec_path)}</div>'
+            f'<p class="meta">train: {train}<br>{data}'
+            f'{" · network " + _e(h.get("network_fingerprint")) if h.get("network_fingerprint") else ""}</p>'
+            f'<h4>Expectations</h4>{render_expectations(h, spec_path)}'
+            f'<h4>Variables</h4>{variables or "<p class=sub>No aligned variables.</p>"}{render_multi(h.get("multi"))}'
+            f'</section>')
+
+
+def render_models(doc: dict[str, Any]) -> str:
+    models = doc.get("models") or {}
+    used = [h.get("model") for h in doc.get("hypotheses", [])]
+    order = sorted(models, key=lambda m: (m not in used, list(models).index(m)))
+    cards = []
+    for name in order:
+        m = models[name]
+        mech = "".join(f'<tr><td class="mono"><b>{_e(n["id"])}</b></td><td class="mono">{_e(n.get("domain"))}</td>'
+                       f'<td class="mono">{_e(n.get("mechanism") or "")}</td></tr>'
+                       for n in (m.get("graph") or {}).get("nodes", []) if n.get("mechanism"))
+        cards.append(f'<div class="card"><h3>{_e(name)}</h3>{causal_graph_svg(m, name)}'
+                     f'<table><tr><th>variable</th><th>domain</th><th>mechanism</th></tr>{mech}</table></div>')
+    legend = "".join(f'<span style="background:{KIND_FILL[k]};border-color:{KIND_STROKE[k]}"></span>{k}'
+                     for k in ("input", "intermediate", "output"))
+    return f'<h2>Causal models</h2><p class="legend sub">{legend}</p><div class="graphs">{"".join(cards)}</div>' if cards else ""
+
+
+def render_checks(doc: dict[str, Any]) -> str:
+    checks = doc.get("checks") or []
+    if not checks:
+        return ""
+    rank = {"counterexample": 0, "unknown": 1, "proved": 2}
+    rows = []
+    for c in sorted(checks, key=lambda c: rank.get(c.get("verdict"), 1)):
+        v = c.get("verdict")
+        cex = c.get("counterexample")
+        cex_txt = ", ".join(f"{k} = {_e(_show(x))}" for k, x in cex.items()) if cex else ""
+        rows.append(f'<tr class="{"" if v == "proved" else "fail"}"><td>{_badge(None if v == "unknown" else v == "proved", "PROVED")}</td>'
+                    f'<td>{_e(c.get("model"))}</td><td class="mono check">{_e(c.get("name"))}</td><td>{_e(c.get("kind"))}</td>'
+                    f'<td>{f"<span class=cex>{cex_txt}</span> " if cex_txt else ""}{_e(c.get("message"))}</td>'
+                    f'<td>{_loc(c.get("location"), doc.get("spec", {}).get("path", ""))}</td></tr>')
+    bad = [r for r, c in zip(rows, sorted(checks, key=lambda c: rank.get(c.get("verdict"), 1))) if c.get("verdict") != "proved"]
+    good = rows[len(bad):]
+    head = '<tr><th></th><th>model</th><th>check</th><th>kind</th><th>counterexample / message</th><th>where</th></tr>'
+    out = '<h2>Symbolic checks (z3)</h2>'
+    if bad:
+        out += f'<table>{head}{"".join(bad)}</table>'
+    if good:
+        out += (f'<details{" open" if not bad else ""}><summary>{len(good)} proved check(s)</summary>'
+                f'<table>{head}{"".join(good)}</table></details>')
+    return out
+
+
+def _show(x: Any) -> str:
+    return str(x).lower() if isinstance(x, bool) else str(x)
+
+
+def _spec_line(line: str) -> str:
+    """Escape one spec line and grey out its comment (a '#' outside a string literal)."""
+    in_str = False
+    for i, ch in enumerate(line):
+        if ch == '"':
+            in_str = not in_str
+        elif ch == "#" and not in_str:
+            return _e(line[:i]) + f'<span class="c">{_e(line[i:])}</span>'
+    return _e(line)
+
+
+def render_spec(doc: dict[str, Any]) -> str:
+    spec = doc.get("spec") or {}
+    text = spec.get("text")
+    if not text:
+        return ""
+    failing = _failing_lines(doc)
+    lines = "".join(f'<span class="l{" bad" if i in failing else ""}" id="L{i}"><span class="n">{i}</span>'
+                    f'{_spec_line(line)}</span>' for i, line in enumerate(str(text).splitlines(), 1))
+    return f'<h2>Spec <span class="sub mono">{_e(spec.get("path"))}</span></h2><pre class="spec">{lines}</pre>'
+
+
+def _failing_lines(doc: dict[str, Any]) -> set[int]:
+    locs: Iterable[str | None] = [c.get("location") for c in doc.get("checks", []) if c.get("verdict") != "proved"]
+    locs = list(locs) + [e.get("location") for h in doc.get("hypotheses", []) for e in h.get("expectations", [])
+                         if not e.get("passed")] + [e.get("location") for e in doc.get("errors", [])]
+    out = set()
+    for loc in locs:
+        parts = str(loc or "").rsplit(":", 2)
+        if len(parts) == 3 and parts[1].isdigit():
+            out.add(int(parts[1]))
+    return out
+
+
+def render_html(results: dict[str, Any]) -> str:
+    """The whole report as one HTML string (inline CSS and SVG; no scripts, fonts or links out)."""
+    spec_path = (results.get("spec") or {}).get("path") or ""
+    hyps = "".join(render_hypothesis(h, spec_path) for h in results.get("hypotheses", []))
+    body = (render_header(results) + render_errors(results)
+            + (f"<h2>Hypotheses</h2>{hyps}" if hyps else "") + render_models(results)
+            + render_checks(results) + render_spec(results))
+    title = f"abstract: {Path(spec_path or 'spec').name} — {'PASS' if doc_passed(results) else 'FAIL'}"
+    schema = _e(results.get("schema", "abstract.results/1"))
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1"><meta name="generator" content="abstract">'
+            f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>{body}"
+            f"<footer>Generated by abstract from a {schema} results document. IIA: interchange-intervention accuracy on "
+            f"held-out (base, source) pairs; intervals are Wilson score intervals.</footer></main></body></html>\n")
+
+
+def write_report(results: dict[str, Any], path: str | Path) -> Path:
+    """Render and write the report, creating parent folders; returns the path written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(results), encoding="utf-8")
+    return path

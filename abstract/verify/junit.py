@@ -1,0 +1,133 @@
+"""JUnit XML for CI dashboards: one <testsuite> per spec file, one <testcase> per check and expectation.
+
+CI systems (GitHub/GitLab/Jenkins) already know how to show JUnit, so a failed expectation or a
+z3 counterexample appears there like a failed unit test, with the reason as its message and the
+numbers (value, interval, n, controls) as properties.
+"""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any, Iterable
+
+from .stats import fmt_ci, fmt_value
+
+
+def _stem(doc: dict[str, Any]) -> str:
+    return Path((doc.get("spec") or {}).get("path") or "spec").stem
+
+
+def _place(case: ET.Element, location: str | None) -> None:
+    """file/line attributes (GitLab and others link a failure to the spec line with them)."""
+    parts = str(location or "").rsplit(":", 2)
+    if len(parts) == 3 and parts[1].isdigit():
+        case.set("file", parts[0])
+        case.set("line", parts[1])
+
+
+def _props(parent: ET.Element, items: Iterable[tuple[str, Any]]) -> None:
+    items = [(k, v) for k, v in items if v is not None]
+    if items:
+        props = ET.SubElement(parent, "properties")
+        for k, v in items:
+            ET.SubElement(props, "property", name=str(k), value=str(v))
+
+
+def _cex_text(cex: dict[str, Any] | None) -> str:
+    if not cex:
+        return ""
+    return ", ".join(f"{k} = {str(v).lower() if isinstance(v, bool) else v}" for k, v in cex.items())
+
+
+def _check_case(suite: ET.Element, stem: str, c: dict[str, Any]) -> ET.Element:
+    case = ET.SubElement(suite, "testcase", classname=f"{stem}.checks.{c.get('model', '')}",
+                         name=str(c.get("name", c.get("kind", "check"))), time="0")
+    _place(case, c.get("location"))
+    _props(case, [("kind", c.get("kind")), ("verdict", c.get("verdict")), ("location", c.get("location"))])
+    verdict = c.get("verdict")
+    if verdict == "counterexample":
+        cex = _cex_text(c.get("counterexample"))
+        msg = f"counterexample: {cex}" if cex else (c.get("message") or "counterexample")
+        fail = ET.SubElement(case, "failure", message=msg, type="counterexample")
+        fail.text = "\n".join(x for x in (c.get("message"), f"input: {cex}" if cex else "",
+                                          f"at {c['location']}" if c.get("location") else "") if x)
+    elif verdict != "proved":
+        fail = ET.SubElement(case, "failure", message=f"unknown: {c.get('message') or 'z3 gave up (rlimit)'}",
+                             type="unknown")
+        fail.text = c.get("message") or ""
+    return case
+
+
+def _expectation_case(suite: ET.Element, stem: str, h: dict[str, Any], e: dict[str, Any]) -> ET.Element:
+    case = ET.SubElement(suite, "testcase", classname=f"{stem}.{h.get('name', '')}", name=str(e.get("text", "")),
+                         time="0")
+    _place(case, e.get("location"))
+    items: list[tuple[str, Any]] = [("value", fmt_value(e.get("value"), 4)),
+                                    ("ci", fmt_ci(e.get("ci_low"), e.get("ci_high"), 4)),
+                                    ("confidence", e.get("confidence")), ("correct", e.get("correct")),
+                                    ("n", e.get("n")), ("location", e.get("location"))]
+    if e.get("metric") == "iia" and e.get("args"):
+        var = (h.get("variables") or {}).get(e["args"][0]) or {}
+        site = var.get("site") or {}
+        items += [("site", f"layer {site.get('layer')} {site.get('component') or ''} {site.get('position') or ''}".strip()
+                   if site else None),
+                  ("iia_mean_over_seeds", (var.get("iia") or {}).get("mean"))]
+        items += [(f"control.{k}", fmt_value((c or {}).get("iia"), 4)) for k, c in (var.get("controls") or {}).items()]
+    _props(case, items)
+    if not e.get("passed"):
+        fail = ET.SubElement(case, "failure", message=str(e.get("reason") or "expectation not met"), type="expectation")
+        fail.text = f"{e.get('text')}\n{e.get('reason')}" + (f"\nat {e['location']}" if e.get("location") else "")
+    else:
+        ET.SubElement(case, "system-out").text = str(e.get("reason") or "")
+    return case
+
+
+def build_junit(docs: dict[str, Any] | list[dict[str, Any]]) -> ET.Element:
+    """The <testsuites> element for one results document or several (one suite per spec file)."""
+    docs = [docs] if isinstance(docs, dict) else list(docs)
+    root = ET.Element("testsuites", name="abstract")
+    totals = {"tests": 0, "failures": 0, "errors": 0}
+    for doc in docs:
+        stem = _stem(doc)
+        run = doc.get("run") or {}
+        suite = ET.SubElement(root, "testsuite", name=stem)
+        if run.get("started"):
+            suite.set("timestamp", str(run["started"]))
+        _props(suite, [("spec", (doc.get("spec") or {}).get("path")), ("sha256", (doc.get("spec") or {}).get("sha256")),
+                       ("device", run.get("device")), ("cached", run.get("cached"))]
+               + [(k, run.get(k)) for k in ("abstract", "torch", "transformers", "python")])
+        cases = [_check_case(suite, stem, c) for c in doc.get("checks") or []]
+        for h in doc.get("hypotheses") or []:
+            cases += [_expectation_case(suite, stem, h, e) for e in h.get("expectations") or []]
+        for err in doc.get("errors") or []:
+            case = ET.SubElement(suite, "testcase", classname=f"{stem}.errors",
+                                 name=str(err.get("hypothesis") or err.get("location") or "error"), time="0")
+            el = ET.SubElement(case, "error", message=str(err.get("message", "error")), type="error")
+            el.text = str(err.get("message", "")) + (f"\nat {err['location']}" if err.get("location") else "")
+            cases.append(case)
+        counts = {"tests": len(cases), "failures": sum(c.find("failure") is not None for c in cases),
+                  "errors": sum(c.find("error") is not None for c in cases)}
+        for k, v in counts.items():
+            suite.set(k, str(v))
+            totals[k] += v
+        suite.set("skipped", "0")
+        suite.set("time", f"{float(run.get('seconds') or 0):.3f}")
+    for k, v in totals.items():
+        root.set(k, str(v))
+    root.set("time", f"{sum(float((d.get('run') or {}).get('seconds') or 0) for d in docs):.3f}")
+    return root
+
+
+def junit_xml(docs: dict[str, Any] | list[dict[str, Any]]) -> str:
+    """JUnit XML as a string, with an XML declaration."""
+    root = build_junit(docs)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def write_junit(docs: dict[str, Any] | list[dict[str, Any]], path: str | Path) -> Path:
+    """Write JUnit XML for one or several results documents; returns the path written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(junit_xml(docs), encoding="utf-8")
+    return path

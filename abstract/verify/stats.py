@@ -1,0 +1,83 @@
+"""Confidence intervals for accuracies, and the pass/fail rule built on them.
+
+IIA is a proportion of held-out pairs, so a threshold is judged against a Wilson score
+interval rather than the point estimate: 19/20 must not "prove" IIA >= 0.9. The Wilson interval
+stays inside [0, 1] and behaves at 0/n and n/n, where the normal approximation collapses.
+"""
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+from typing import Any
+
+OPS = (">=", ">", "<=", "<")
+
+
+def z_for(confidence: float) -> float:
+    """Two-sided standard-normal quantile for a confidence level (0.95 -> 1.95996...)."""
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    return NormalDist().inv_cdf(0.5 + confidence / 2.0)
+
+
+def wilson_interval(correct: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for `correct` successes out of `n`; (0, 1) when n == 0 (nothing known)."""
+    if n < 0 or correct < 0 or correct > n:
+        raise ValueError(f"need 0 <= correct <= n, got correct={correct}, n={n}")
+    if n == 0:
+        return 0.0, 1.0
+    z = z_for(confidence)
+    p = correct / n
+    z2n = z * z / n
+    denom = 1.0 + z2n
+    center = (p + z2n / 2.0) / denom
+    half = (z / denom) * math.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n))
+    low, high = max(0.0, center - half), min(1.0, center + half)
+    # At the edges the closed form is exact; pin them so 0/n and n/n read as 0 and 1.
+    if correct == 0:
+        low = 0.0
+    if correct == n:
+        high = 1.0
+    return low, high
+
+
+def _cmp(op: str, a: float, b: float) -> bool:
+    return {">=": a >= b, ">": a > b, "<=": a <= b, "<": a < b}[op]
+
+
+def judge(op: str, threshold: float, correct: int, n: int, confidence: float = 0.95,
+          metric: str = "IIA") -> dict[str, Any]:
+    """Decide `metric op threshold` from counts, conservatively.
+
+    `>=`/`>` pass only when the interval's lower bound clears the threshold; `<=`/`<` only when
+    its upper bound does. Returns value, ci_low, ci_high, passed and a one-line human reason.
+    """
+    if op not in OPS:
+        raise ValueError(f"unknown comparison {op!r}; expected one of {', '.join(OPS)}")
+    if n == 0:
+        return {"value": None, "ci_low": None, "ci_high": None, "passed": False,
+                "reason": f"{metric}: no held-out pairs (n=0), nothing to judge"}
+    low, high = wilson_interval(correct, n, confidence)
+    value = correct / n
+    bound_name, bound = ("lower", low) if op in (">=", ">") else ("upper", high)
+    passed = _cmp(op, bound, threshold)
+    head = f"{metric} {value:.3f} [{low:.3f}, {high:.3f}], n={n}: {bound_name} bound {bound:.3f}"
+    if passed:
+        reason = f"{head} {op} {threshold:g}"
+    else:
+        reason = f"{head} is not {op} {threshold:g}"
+        if _cmp(op, value, threshold):
+            reason += f" (the point estimate is, but {n} pairs are too few to be sure at {confidence:.0%})"
+    return {"value": round(value, 6), "ci_low": round(low, 6), "ci_high": round(high, 6), "passed": passed,
+            "reason": reason}
+
+
+def fmt_ci(low: float | None, high: float | None, digits: int = 3) -> str:
+    """'[0.966, 0.980]', or an em dash when unknown; shared by the summary, JUnit and HTML."""
+    if low is None or high is None:
+        return "—"
+    return f"[{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def fmt_value(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"

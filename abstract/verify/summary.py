@@ -1,0 +1,132 @@
+"""The console summary `abstract verify` prints: what passed, what failed and why, in a glance.
+
+Plain text with aligned columns and PASS/FAIL words (the ✓/✗ marks are extra, and dropped where
+the terminal cannot encode them), so it reads the same in a terminal, a CI log or an e-mail.
+"""
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any, Sequence
+
+from .stats import fmt_ci, fmt_value
+
+CONTROL_SHORT = {"random_network": "untrained", "random_rotation": "rand.rot"}
+
+
+def _can_unicode() -> bool:
+    try:
+        "✓✗—".encode(getattr(sys.stdout, "encoding", None) or "ascii")
+        return True
+    except (UnicodeEncodeError, LookupError):
+        return False
+
+
+def table(rows: Sequence[Sequence[Any]], indent: str = "  ", right: Sequence[int] = ()) -> list[str]:
+    """Rows as lines with columns padded to their widest cell (columns in `right` right-aligned)."""
+    cells = [[str(c) for c in r] for r in rows]
+    if not cells:
+        return []
+    widths = [max(len(r[i]) for r in cells if i < len(r)) for i in range(max(len(r) for r in cells))]
+    lines = []
+    for r in cells:
+        parts = [c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(r)]
+        lines.append((indent + "  ".join(parts)).rstrip())
+    return lines
+
+
+def _clip(s: str, width: int) -> str:
+    return s if len(s) <= width else s[: max(0, width - 1)] + "…"
+
+
+def _short(location: str) -> str:
+    """'specs/x.causal:42:5' -> 'x.causal:42:5': the folder is in the header already."""
+    return Path(str(location)).name
+
+
+def _cex(cex: dict[str, Any] | None) -> str:
+    return ", ".join(f"{k} = {str(v).lower() if isinstance(v, bool) else v}" for k, v in (cex or {}).items())
+
+
+def format_summary(doc: dict[str, Any], *, width: int = 100, unicode: bool | None = None) -> str:
+    """A short, aligned plain-text summary of one results document."""
+    uni = _can_unicode() if unicode is None else unicode
+    ok_mark, bad_mark = ("✓ PASS", "✗ FAIL") if uni else ("PASS", "FAIL")
+    dash = "—" if uni else "-"
+
+    def clip(s: str) -> str:
+        if not uni:
+            s = s.replace("…", "...").replace("—", "-")
+            return s if len(s) <= width else s[: max(0, width - 3)] + "..."
+        return _clip(s, width)
+
+    def wrap(s: str) -> list[str]:  # details (reasons, counterexamples) are worth reading whole
+        return [clip(x) for x in textwrap.wrap(s, width, initial_indent=" " * 6, subsequent_indent=" " * 8)]
+
+    spec, run = doc.get("spec") or {}, doc.get("run") or {}
+    checks = doc.get("checks") or []
+    hyps = doc.get("hypotheses") or []
+    exps = [e for h in hyps for e in h.get("expectations") or []]
+    bad_checks = [c for c in checks if c.get("verdict") != "proved"]
+    bad_exps = [e for e in exps if not e.get("passed")]
+    errors = doc.get("errors") or []
+    passed = not bad_checks and not bad_exps
+    seconds = run.get("seconds")
+    head = [Path(spec.get("path") or "spec").name, f"sha256 {str(spec.get('sha256') or '')[:12]}",
+            str(run.get("device") or ""), f"{seconds:.1f} s" if isinstance(seconds, (int, float)) else "",
+            "cached" if run.get("cached") else ""]
+    out = [clip("  ".join(x for x in head if x))]
+
+    out.append("")
+    out.append(f"Symbolic checks: {len(checks) - len(bad_checks)}/{len(checks)} proved")
+    per_model: dict[str, list[int]] = {}
+    for c in checks:
+        per_model.setdefault(str(c.get("model")), [0, 0])[c.get("verdict") == "proved"] += 1
+    out += table([[m, f"{ok} proved", f"{bad} not" if bad else ""] for m, (bad, ok) in per_model.items()])
+    for c in bad_checks:
+        mark = bad_mark if c.get("verdict") == "counterexample" else ("? UNKNOWN" if uni else "UNKNOWN")
+        out.append(clip(f"  {mark}  {c.get('model')}: {c.get('name')}"))
+        detail = f"counterexample {_cex(c.get('counterexample'))}" if c.get("counterexample") else c.get("message", "")
+        out += wrap((f"{_short(c['location'])}: " if c.get("location") else "") + detail)
+
+    for h in hyps:
+        h_ok = all(e.get("passed") for e in h.get("expectations") or [])
+        out += ["", clip(f"{ok_mark if h_ok else bad_mark}  hypothesis {h.get('name')}  "
+                         f"({h.get('model')} ~ {h.get('network')})")]
+        variables = h.get("variables") or {}
+        ctl_names = list(dict.fromkeys(k for v in variables.values() for k in (v.get("controls") or {})))
+        rows = [["variable", "site", "IIA", "n", "mean"] + [CONTROL_SHORT.get(k, k) for k in ctl_names]]
+        for name, v in variables.items():
+            site, iia = v.get("site") or {}, v.get("iia") or {}
+            where = f"L{site.get('layer')}" + (f"@{site['position']}" if site.get("position") is not None else "")
+            rows.append([name, where, fmt_value(iia.get("max")), iia.get("n", ""), fmt_value(iia.get("mean"))]
+                        + [fmt_value(((v.get("controls") or {}).get(k) or {}).get("iia")) for k in ctl_names])
+        if variables:
+            out += [clip(x) for x in table(rows, right=(2, 3, 4, *range(5, 5 + len(ctl_names))))]
+        erows = []
+        for e in h.get("expectations") or []:
+            erows.append([ok_mark if e.get("passed") else bad_mark, e.get("text", ""), fmt_value(e.get("value")),
+                          fmt_ci(e.get("ci_low"), e.get("ci_high")).replace("—", dash), f"n={e.get('n', 0)}"])
+        out += [clip(x) for x in table(erows, right=(2, 4))]
+        for e in h.get("expectations") or []:
+            if not e.get("passed"):
+                out += wrap((f"{_short(e['location'])}: " if e.get("location") else "") + str(e.get("reason")))
+
+    for err in errors:
+        out.append(clip(f"  ERROR  {err.get('location') or ''} {err.get('message')}".replace("  ERROR   ", "  ERROR  ")))
+
+    out.append("")
+    if errors:
+        verdict = f"ERROR: {len(errors)} error(s)"
+    elif passed:
+        verdict = f"PASS: {len(checks)} check(s) proved, {len(exps)} expectation(s) met"
+    else:
+        why = []
+        if bad_checks:
+            why.append(f"{len(bad_checks)} check(s) not proved")
+        if bad_exps:
+            why.append(f"{len(bad_exps)} of {len(exps)} expectation(s) not met")
+        verdict = "FAIL: " + ", ".join(why)
+    out.append(verdict)
+    return "\n".join(out)

@@ -1,0 +1,51 @@
+"""`pytest specs/` collects *.causal files: one item for the checks, one per hypothesis."""
+from __future__ import annotations
+
+import pytest
+
+from abstract.verify import pipeline
+
+pytest_plugins = ["pytester"]
+
+PASSING = """
+model Eq {
+    input a, b : 0..3
+    output label = a == b
+    assert label == (b == a)
+}
+network net = torch "net.py:build"
+hypothesis h : Eq ~ net {
+    align label to layer 0 via full
+    expect iia(label) >= 0.9
+}
+"""
+
+
+def _fake(correct):
+    def align(spec, name, **kw):
+        return {"name": name, "variables": {"label": {"iia": {"correct": correct, "n": 1000}}}, "multi": None}
+    return align
+
+
+def test_spec_items_pass(pytester, monkeypatch):
+    monkeypatch.setattr(pipeline, "_align", _fake(990))
+    pytester.makefile(".causal", eq=PASSING)
+    result = pytester.runpytest_inprocess("--abstract-no-cache", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*eq.causal::checks PASSED*", "*eq.causal::h PASSED*"])
+
+
+def test_failed_expectation_reads_well(pytester, monkeypatch):
+    monkeypatch.setattr(pipeline, "_align", _fake(500))
+    pytester.makefile(".causal", eq=PASSING)
+    result = pytester.runpytest_inprocess("--abstract-no-cache")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*hypothesis h: 1 expectation(s) not met*", "*eq.causal:10:12: expect iia(label) >= 0.9*"])
+
+
+def test_failed_assert_and_spec_error(pytester):
+    pytester.makefile(".causal", bad="model M {\n input a : 0..3\n output o = a\n assert o > 0\n}\n",
+                      broken="model M {\n input a : 0..3\n output o = a +\n}\n")
+    result = pytester.runpytest_inprocess("--abstract-checks-only")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*counterexample: a=0*", "*broken.causal:4:1: error: unexpected*"])

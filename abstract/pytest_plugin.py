@@ -65,7 +65,7 @@ class _SpecItem(pytest.Item):
         return super().repr_failure(excinfo)
 
     def reportinfo(self):
-        return self.path, 0, f"{self.path.name}::{self.name}"
+        return self.path, None, self.name  # no dots: pytest would print them as "::"
 
 
 class SpecErrorItem(_SpecItem):

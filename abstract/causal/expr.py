@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Union
 
-from ..language.ast import NOWHERE, Pos
+from ..positions import NOWHERE, Pos
 from .domains import Domain, Type, Value
 
 

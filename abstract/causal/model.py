@@ -12,7 +12,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 
 import networkx as nx
 
-from ..language.ast import NOWHERE, Pos
+from ..positions import NOWHERE, Pos
 from .domains import Domain, Value
 from .expr import Env, TExpr, compile_expr, free_vars, show
 

@@ -9,21 +9,7 @@ from dataclasses import dataclass, field
 from typing import Union
 
 
-@dataclass(frozen=True)
-class Pos:
-    """A source span: 1-based line and column of the first character."""
-
-    file: str
-    line: int
-    column: int
-    end_line: int | None = None
-    end_column: int | None = None
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}"
-
-
-NOWHERE = Pos("<builtin>", 0, 0)
+from ..positions import NOWHERE, Pos  # noqa: F401  (re-exported: ast.Pos)
 
 
 # ----------------------------------------------------------------- domains

@@ -1,0 +1,178 @@
+"""Align one hypothesis: load the network, build counterfactual data, search sites, train
+interventions over seeds, run controls and multi-variable metrics; return the HYPOTHESIS
+entry of the results document (docs/results-schema.md), JSON-able, with correct/n counts.
+
+Variables are aligned *separately* (each its own intervention, own data, own site search);
+cause/isolate then combine the trained alignments. Progress goes to stderr (tqdm).
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from typing import Any, Mapping, Optional
+
+import torch
+
+from ..language import Spec
+from ..language.errors import SpecError
+from ..neural.runner import make_runner
+from .controls import random_network_control, random_rotation_result
+from .data import dataset_summary, encode_pairs, isolate_pairs, make_splits
+from .encoders import make_encoder
+from .metrics import metric_entry
+from .networks import fingerprint, load_network
+from .plan import TRAINED, build_plan, check_against_model
+from .search import VariableContext, grid_axes, run_variable
+from .train import count_correct, predict, prepare_site
+
+SMALL_NETWORK = 2_000_000  # parameters
+
+
+def pick_device(device: Optional[str]) -> torch.device:
+    """The requested device, else CUDA when present, else CPU."""
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@contextlib.contextmanager
+def _threads_for(module, device: torch.device):
+    """Small networks on CPU train several times faster on one thread (per-op overhead
+    dominates and threads contend); big ones keep torch's default."""
+    small = device.type == "cpu" and sum(p.numel() for p in module.parameters()) < SMALL_NETWORK
+    before = torch.get_num_threads()
+    if small:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _n_layers(runner) -> int:
+    return int(runner.n_layers)
+
+
+def align_hypothesis(spec: Spec, hypothesis_name: str, *, device: Optional[str] = None, progress: bool = True,
+                     seed: int = 0, overrides: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+    """Run every alignment of one hypothesis (see module docstring).
+
+    ``seed`` shifts data and training seeds; ``overrides`` replaces train/data options
+    (e.g. ``{"samples": 200, "epochs": 1, "seeds": 1}``; ``"search": False`` drops the grid).
+    Raises SpecError for problems in the spec (bad options, unknown positions)."""
+    t0 = time.time()
+    timing: dict[str, float] = {}
+    h = next((x for x in spec.hypotheses if x.name == hypothesis_name), None)
+    if h is None:
+        raise SpecError(f"no hypothesis named {hypothesis_name}",
+                        hint="known: " + ", ".join(x.name for x in spec.hypotheses))
+    plan = build_plan(h, overrides, seed=seed)
+    model = spec.models[h.model]
+    check_against_model(plan, model, h)
+    dev = pick_device(device)
+
+    net = load_network(spec.networks[h.network], spec.path, dev)
+    runner = make_runner(net.module)
+    encoder = make_encoder(net, model)
+    timing["load"] = time.time() - t0
+
+    t = time.time()
+    raw = {v.name: make_splits(model, v.name, plan.train.samples, plan.data.dev, plan.data.test, seed,
+                               plan.data.balance, plan.data.informative) for v in plan.variables}
+    splits = {name: {k: encode_pairs(ex, name, encoder) for k, ex in s.items() if k != "disjoint"}
+              for name, s in raw.items()}
+    sample_inputs = model.sample_inputs(64, seed=seed)
+    timing["data"] = time.time() - t
+
+    with _threads_for(net.module, dev):
+        return _align(spec, h, plan, model, net, runner, encoder, raw, splits, sample_inputs, progress,
+                      seed, dev, timing, t0)
+
+
+def _align(spec, h, plan, model, net, runner, encoder, raw, splits, sample_inputs, progress, seed, dev,
+           timing, t0) -> dict[str, Any]:
+    bar = _progress_bar(plan, runner, encoder, splits, sample_inputs, progress)
+    result_vars: dict[str, Any] = {}
+    best: dict[str, Any] = {}
+    t = time.time()
+    try:
+        for vp in plan.variables:
+            ctx = VariableContext(runner, encoder, _n_layers(runner), splits[vp.name], plan, vp, sample_inputs,
+                                  tick=lambda msg: (bar.update(1), bar.set_postfix_str(msg, refresh=False)))
+            try:
+                entry = run_variable(ctx)
+            except ValueError as e:
+                raise SpecError(f"cannot align {vp.name}: {e}", vp.pos) from e
+            cell = entry.pop("_best_cell")
+            best[vp.name] = (cell, ctx)
+            controls: dict[str, Any] = {}
+            tc = time.time()
+            if "random_network" in plan.controls:
+                controls["random_network"] = random_network_control(
+                    net, encoder, cell.site, splits[vp.name]["train"], splits[vp.name]["test"],
+                    vp.intervention, plan.train, plan.train.seeds[0])
+                bar.update(1)
+            if "random_rotation" in plan.controls:
+                controls["random_rotation"] = random_rotation_result(
+                    runner, encoder, ctx.data(cell.site, "test"), vp.intervention, plan.train.seeds[0])
+            timing["controls"] = timing.get("controls", 0.0) + time.time() - tc
+            if controls:
+                entry["controls"] = controls
+            result_vars[vp.name] = entry
+        timing["search_and_train"] = time.time() - t - timing.get("controls", 0.0)
+        t = time.time()
+        multi = _multi(model, plan, encoder, runner, best, splits, seed)
+        timing["metrics"] = time.time() - t
+    finally:
+        bar.close()
+    timing["total"] = time.time() - t0
+    return {
+        "name": h.name, "model": h.model, "network": h.network,
+        "network_fingerprint": fingerprint(net.module),
+        "location": str(h.pos),
+        "device": str(dev),
+        "train": {"samples": plan.train.samples, "epochs": plan.train.epochs, "batch": plan.train.batch,
+                  "lr": plan.train.lr, "seeds": list(plan.train.seeds)},
+        "dataset": dataset_summary(raw),
+        "variables": result_vars,
+        "multi": multi,
+        "timing": {k: round(v, 3) for k, v in timing.items()},
+        "seconds": round(timing["total"], 2),
+    }
+
+
+def _multi(model, plan, encoder, runner, best, splits, seed) -> Optional[dict[str, Any]]:
+    """cause(v) for every aligned variable; isolate(A, B) for every ordered pair."""
+    cause = {}
+    for name, (cell, ctx) in best.items():
+        test = splits[name]["test"]
+        cause[name] = metric_entry(*count_correct(cell.test_pred, test.label, test.changed))
+    isolate = {}
+    names = list(best)
+    for a in names:
+        for b in names:
+            if a == b:
+                continue
+            cell, _ = best[a]
+            examples = isolate_pairs(model, a, b, plan.data.test, seed=seed * 1000 + 7)
+            if not examples:
+                isolate[f"{a},{b}"] = metric_entry(0, 0)
+                continue
+            pairs = encode_pairs(examples, a, encoder)
+            sd = prepare_site(runner, cell.site, pairs)
+            isolate[f"{a},{b}"] = metric_entry(*count_correct(predict(runner, encoder, sd, cell.interv), sd.label))
+    return {"cause": cause, "isolate": isolate}
+
+
+def _progress_bar(plan, runner, encoder, splits, sample_inputs, enabled: bool):
+    """One tick per trained/evaluated cell (and per trained control)."""
+    from tqdm.auto import tqdm
+    total = 0
+    for vp in plan.variables:
+        ctx = VariableContext(runner, encoder, _n_layers(runner), {}, plan, vp, sample_inputs)
+        layers, positions, _ = grid_axes(ctx)
+        total += len(layers) * len(positions) + len(plan.train.seeds) - (1 if layers and vp.layer is None else 0)
+        total += "random_network" in plan.controls
+    return tqdm(total=total, desc=f"align {plan.hypothesis}", file=sys.stderr, disable=not enabled,
+                unit="run", leave=False, dynamic_ncols=True)

@@ -1,0 +1,214 @@
+"""Causal-model inputs -> network inputs, and network outputs -> scores over output values.
+
+Output classes are the output domain's values in order (several outputs: every combination,
+first output slowest). A torch module must return ``[batch, n_classes]`` logits. A language
+model is read through a *verbalizer*: the ``answer`` template rendered for each class (e.g.
+``" {label}"`` -> ``" true"``), whose first token is that class's token; the class scores are
+the next-token logits of those tokens at the last prompt token.
+
+Prompt templates (``prompt "{a} + {b} ="``) may name any model variable (its value on the
+rendered input); bools render as ``true``/``false``, enums as their member name. A site
+position may be a template slot name: the *last* token of that slot's rendered text (the
+first token, in a causal LM, that has seen the whole value). It must sit at the same index
+(from the start, or else from the end) in every prompt.
+"""
+from __future__ import annotations
+
+import itertools
+import string
+from typing import Any, Mapping, Optional, Sequence
+
+import torch
+
+from ..causal import CausalModel
+from ..language.errors import SpecError
+from .networks import LoadedNetwork
+
+Input = Mapping[str, Any]
+
+
+def render_value(v: Any) -> str:
+    return ("true" if v else "false") if isinstance(v, bool) else str(v)
+
+
+class OutputClasses:
+    """The class list of a model's outputs and the class index of an output assignment."""
+
+    def __init__(self, model: CausalModel):
+        self.outputs = list(model.outputs)
+        self.domains = [model.domain(o) for o in self.outputs]
+        self.values = list(itertools.product(*[d.values() for d in self.domains]))
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def index(self, out: Mapping[str, Any]) -> int:
+        idx = 0
+        for o, d in zip(self.outputs, self.domains):
+            idx = idx * len(d) + d.index(out[o])
+        return idx
+
+    def as_dict(self, i: int) -> dict[str, Any]:
+        return dict(zip(self.outputs, self.values[i]))
+
+
+class TorchEncoder:
+    """Plain modules: ``encode(list_of_input_dicts)`` (the network's, or one-hot by default)."""
+
+    uses_positions = False
+
+    def __init__(self, net: LoadedNetwork, model: CausalModel):
+        self.model, self.classes = model, OutputClasses(model)
+        self._encode = net.encode or self._one_hot
+
+    def _one_hot(self, inputs: Sequence[Input]) -> torch.Tensor:
+        cols = []
+        for name in self.model.inputs:
+            d = self.model.domain(name)
+            idx = torch.tensor([d.index(x[name]) for x in inputs], dtype=torch.long)
+            cols.append(torch.nn.functional.one_hot(idx, len(d)).float())
+        return torch.cat(cols, dim=1)
+
+    def encode(self, inputs: Sequence[Input]) -> Any:
+        ordered = [{k: x[k] for k in self.model.inputs} for x in inputs]
+        return self._encode(ordered)
+
+    def logit_positions(self, encoded: Any) -> Optional[torch.Tensor]:
+        return None
+
+    def class_logits(self, out: Any) -> torch.Tensor:
+        out = out.logits if hasattr(out, "logits") else out
+        if out.dim() != 2 or out.shape[1] != len(self.classes):
+            raise ValueError(f"the network returns outputs of shape {tuple(out.shape)}, but the model's "
+                             f"outputs {self.classes.outputs} have {len(self.classes)} classes: expected "
+                             f"[batch, {len(self.classes)}] logits")
+        return out
+
+    def site_position(self, position: Any) -> None:
+        return None
+
+    def position_token(self, position: Any) -> str:
+        return "(whole vector)"
+
+
+class LMEncoder:
+    """Prompt template + verbalizer over a tokenizer (see module docstring)."""
+
+    uses_positions = True
+
+    def __init__(self, net: LoadedNetwork, model: CausalModel):
+        opts, decl = net.options, net.decl
+        pos = decl.pos if decl is not None else None
+        if "prompt" not in opts or "answer" not in opts:
+            raise SpecError(f"language-model network '{net.name}' needs `prompt \"...\"` and `answer \"...\"` "
+                            "options", pos, hint='e.g. { prompt "{a} + {b} =", answer " {sum}" }')
+        self.model, self.classes = model, OutputClasses(model)
+        self.prompt, self.answer = str(opts["prompt"]), str(opts["answer"])
+        self.tok = net.tokenizer
+        if self.tok.pad_token is None:
+            self.tok.pad_token = self.tok.eos_token or self.tok.unk_token
+        self.slots = [f for _, f, _, _ in string.Formatter().parse(self.prompt) if f]
+        for f in self.slots + [f for _, f, _, _ in string.Formatter().parse(self.answer) if f]:
+            if f not in model.variables:
+                raise SpecError(f"template slot {{{f}}} is not a variable of model {model.name}", pos,
+                                hint="known: " + ", ".join(model.variables))
+        self.class_tokens = []
+        seen: dict[int, int] = {}
+        for i in range(len(self.classes)):
+            text = self.answer.format(**{k: render_value(v) for k, v in self.classes.as_dict(i).items()})
+            ids = self.tok(text, add_special_tokens=False)["input_ids"]
+            if not ids:
+                raise SpecError(f"answer {text!r} tokenizes to nothing", pos)
+            if ids[0] in seen:
+                other = self.classes.as_dict(seen[ids[0]])
+                raise SpecError(f"answers for {self.classes.as_dict(i)} and {other} start with the same token "
+                                f"{self.tok.convert_ids_to_tokens(ids[0])!r}: the verbalizer cannot tell them "
+                                "apart", pos)
+            seen[ids[0]] = i
+            self.class_tokens.append(ids[0])
+        self.class_tokens_t = torch.tensor(self.class_tokens)
+        self._slot_cache: dict[str, int] = {}
+
+    def render(self, x: Input) -> tuple[str, dict[str, tuple[int, int]]]:
+        """Prompt text and the character span of each slot."""
+        values = self.model.evaluate({k: x[k] for k in self.model.inputs})
+        text, spans = "", {}
+        for literal, field, _, _ in string.Formatter().parse(self.prompt):
+            text += literal
+            if field:
+                start = len(text)
+                text += render_value(values[field])
+                spans.setdefault(field, (start, len(text)))
+        return text, spans
+
+    def encode(self, inputs: Sequence[Input]) -> dict[str, torch.Tensor]:
+        texts = [self.render(x)[0] for x in inputs]
+        enc = self.tok(texts, return_tensors="pt", padding=True)
+        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+
+    def logit_positions(self, encoded: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        from ..neural.sites import resolve_positions
+        ids = encoded["input_ids"]
+        return resolve_positions("last", encoded.get("attention_mask"), ids.shape[1], ids.shape[0])
+
+    def class_logits(self, out: Any) -> torch.Tensor:
+        out = out.logits if hasattr(out, "logits") else out
+        return out[..., self.class_tokens_t.to(out.device)].float()
+
+    def slot_index(self, slot: str, inputs: Sequence[Input]) -> int:
+        """Index (>= 0 from the first real token, < 0 from the end) of a slot's last token."""
+        if slot in self._slot_cache:
+            return self._slot_cache[slot]
+        if slot not in self.slots:
+            raise ValueError(f"position {slot!r} is not a slot of the prompt {self.prompt!r} "
+                             f"(slots: {', '.join(self.slots) or 'none'})")
+        fwd, back = set(), set()
+        for x in inputs:
+            text, spans = self.render(x)
+            enc = self.tok(text, return_offsets_mapping=True)
+            offsets = enc["offset_mapping"]
+            start, end = spans[slot]
+            hits = [i for i, (a, b) in enumerate(offsets) if b > a and a < end and b > start]
+            if not hits:
+                raise ValueError(f"slot {slot!r} of {text!r} has no token")
+            fwd.add(hits[-1])
+            back.add(hits[-1] - len(offsets))
+        if len(fwd) == 1:
+            idx = fwd.pop()
+        elif len(back) == 1:
+            idx = back.pop()
+        else:
+            raise ValueError(f"slot {slot!r} is not at a fixed token index in every prompt "
+                             f"(from the start: {sorted(fwd)}); use `last` or an index")
+        self._slot_cache[slot] = idx
+        return idx
+
+    def site_position(self, position: Any, inputs: Sequence[Input] = ()) -> Any:
+        """Spec position -> runner position (``last``/``first``/int)."""
+        if position is None:
+            return "last"
+        if isinstance(position, str) and position not in ("last", "first"):
+            return self.slot_index(position, inputs)
+        return position
+
+    def position_token(self, position: Any, example: Optional[Input] = None) -> str:
+        """The token text at ``position`` in a typical prompt (for report axes)."""
+        if example is None:
+            return str(position)
+        position = self.site_position(position, [example])
+        ids = self.tok(self.render(example)[0])["input_ids"]
+        if position == "last":
+            i = len(ids) - 1
+        elif position == "first":
+            i = 0
+        else:
+            i = int(position)
+        try:
+            return self.tok.convert_tokens_to_string([self.tok.convert_ids_to_tokens(ids[i])])
+        except IndexError:
+            return str(position)
+
+
+def make_encoder(net: LoadedNetwork, model: CausalModel):
+    """The encoder a network needs: prompts for LMs, tensors for plain modules."""
+    return LMEncoder(net, model) if net.is_lm else TorchEncoder(net, model)

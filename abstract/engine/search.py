@@ -1,0 +1,164 @@
+"""Site search for one variable: a grid of layers x positions, then all seeds at one site.
+
+Each grid cell is trained with the first seed. The site with the best *dev* IIA is the
+chosen site; the reported site is the `align` line's site when it names a layer (the grid is
+then evidence around it), else the chosen one. All seeds are trained at the reported site and
+scored on the *test* split. Grid values are test IIA (mean/max over the seeds trained there).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import torch
+
+from ..neural.sites import Site
+from .data import PairSet
+from .metrics import iia_summary, rate, seed_entry
+from .plan import TRAINED, Plan, VariablePlan
+from .train import (SiteData, count_correct, describe, make_intervention, predict, prepare_site,
+                    train_intervention)
+
+DEFAULT_COMPONENT = "resid_post"
+
+
+@dataclass
+class Cell:
+    site: Site
+    seed: int
+    interv: Any
+    dev: tuple[int, int]
+    test: tuple[int, int]
+    losses: list[float]
+    test_pred: torch.Tensor
+
+
+@dataclass
+class VariableContext:
+    """What one variable's search needs: network runner, encoder, encoded splits, plan."""
+
+    runner: Any
+    encoder: Any
+    n_layers: int
+    splits: dict[str, PairSet]
+    plan: Plan
+    var: VariablePlan
+    sample_inputs: list
+    tick: Callable[[str], None] = lambda msg: None
+    step: Optional[Callable[[float], None]] = None
+    cells: dict = field(default_factory=dict)
+    _site_data: dict = field(default_factory=dict)
+
+    def site(self, layer: int, component: str, position: Any) -> Site:
+        if not self.encoder.uses_positions:
+            return Site(layer=layer, component=component, position=None)
+        return Site(layer=layer, component=component,
+                    position=self.encoder.site_position(position, self.sample_inputs))
+
+    def data(self, site: Site, split: str) -> SiteData:
+        """Prefix caches of the current site only (LM caches are big; sites come in order)."""
+        if any(k[0] != site for k in self._site_data):
+            self._site_data.clear()
+        key = (site, split)
+        if key not in self._site_data:
+            self._site_data[key] = prepare_site(self.runner, site, self.splits[split])
+        return self._site_data[key]
+
+    def cell(self, site: Site, seed: int) -> Cell:
+        key = (site, seed)
+        if key not in self.cells:
+            ip = self.var.intervention
+            sd_test = self.data(site, "test")
+            interv = make_intervention(ip, sd_test.hidden, seed)
+            losses = []
+            if ip.kind in TRAINED:
+                losses = train_intervention(self.runner, self.encoder, self.data(site, "train"), interv,
+                                            self.plan.train, seed, self.step)
+            dev = count_correct(predict(self.runner, self.encoder, self.data(site, "dev"), interv),
+                                self.data(site, "dev").label)
+            test_pred = predict(self.runner, self.encoder, sd_test, interv)
+            test = count_correct(test_pred, sd_test.label)
+            self.cells[key] = Cell(site, seed, interv, dev, test, losses, test_pred)
+            self.tick(f"{self.var.name} {site.label} seed {seed}: dev {rate(*dev):.3f}")
+        return self.cells[key]
+
+
+def grid_axes(ctx: VariableContext) -> tuple[list[int], list[Any], str]:
+    """Layers, positions (spec spelling) and component of the grid; empty when no search."""
+    s, v = ctx.plan.search, ctx.var
+    component = s.component or v.component or DEFAULT_COMPONENT
+    layers = s.layers
+    if layers is None and v.layer is None:
+        layers = "*"  # no site given and no grid: search every layer
+    if layers is None:
+        return [], [], component
+    layers = list(range(ctx.n_layers)) if layers == "*" else list(layers)
+    for layer in layers:
+        if not -ctx.n_layers <= layer < ctx.n_layers:
+            raise ValueError(f"search layer {layer} is out of range: the network has {ctx.n_layers} layers")
+    if not ctx.encoder.uses_positions:
+        positions: list[Any] = [None]
+    elif s.positions == "*":
+        ids = ctx.encoder.encode(ctx.sample_inputs[:1])["input_ids"]
+        positions = list(range(int(ids.shape[1])))
+    else:
+        positions = list(s.positions or [v.position or "last"])
+    return layers, positions, component
+
+
+def run_variable(ctx: VariableContext) -> dict[str, Any]:
+    """The VARIABLE entry of the results document (see docs/results-schema.md)."""
+    v, seeds = ctx.var, ctx.plan.train.seeds
+    layers, positions, component = grid_axes(ctx)
+    grid = None
+    chosen: Optional[Site] = None
+    if layers:
+        best = None
+        for layer in layers:
+            for p in positions:
+                cell = ctx.cell(ctx.site(layer, component, p), seeds[0])
+                score = rate(*cell.dev)
+                if best is None or score > best[0]:
+                    best, chosen = (score, (layer, p)), cell.site
+    if v.layer is not None:
+        pos = v.position if v.position is not None else (positions[0] if positions else "last")
+        site = ctx.site(v.layer, v.component or component, pos)
+        spec_pos = pos if ctx.encoder.uses_positions else None
+    else:
+        site = chosen
+        spec_pos = best[1][1] if ctx.encoder.uses_positions else None
+    seed_cells = [ctx.cell(site, s) for s in seeds]
+    seed_results = [seed_entry(c.seed, *c.test) for c in seed_cells]
+    if layers:
+        example = ctx.sample_inputs[0] if ctx.sample_inputs else None
+        mean, mx = [], []
+        for layer in layers:
+            row_mean, row_max = [], []
+            for p in positions:
+                s = ctx.site(layer, component, p)
+                scores = [rate(*c.test) for (cs, _), c in ctx.cells.items() if cs == s]
+                row_mean.append(round(sum(scores) / len(scores), 4) if scores else None)
+                row_max.append(max(scores) if scores else None)
+            mean.append(row_mean)
+            mx.append(row_max)
+        grid = {"layers": layers, "positions": positions,
+                "position_tokens": [ctx.encoder.position_token(p, example) if ctx.encoder.uses_positions
+                                    else "(whole vector)" for p in positions],
+                "component": component, "iia_mean": mean, "iia_max": mx, "selected_by": "dev",
+                "chosen_site": _site_json(chosen, None)}
+    best_cell = max(seed_cells, key=lambda c: rate(*c.test))
+    return {
+        "intervention": describe(v.intervention, best_cell.interv, ctx.data(site, "test").hidden),
+        "grid": grid,
+        "site": {"layer": site.layer, "component": site.component, "position": spec_pos,
+                 **({"token_index": site.position} if site.position != spec_pos else {})},
+        "seeds": seed_results,
+        "iia": iia_summary(seed_results),
+        "_best_cell": best_cell,
+    }
+
+
+def _site_json(site: Optional[Site], spec_pos: Any) -> Optional[dict]:
+    if site is None:
+        return None
+    return {"layer": site.layer, "component": site.component, "position": site.position}

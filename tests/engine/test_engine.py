@@ -1,0 +1,180 @@
+"""Engine on plain torch networks: plans, data, training, IIA by hand, caching, controls."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from abstract.engine.align import align_hypothesis
+from abstract.engine.data import encode_pairs, make_splits
+from abstract.engine.encoders import make_encoder
+from abstract.engine.networks import load_network
+from abstract.engine.plan import InterventionPlan, TrainPlan, build_plan
+from abstract.engine.train import (count_correct, make_intervention, predict, predict_uncached, prepare_site,
+                                   train_intervention)
+from abstract.language import SpecError, compile_text, load_spec
+from abstract.neural.runner import make_runner
+from abstract.neural.sites import Site
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
+
+COPY = """
+model Copy {
+    input a, b : 0..1
+    output y = a
+}
+network hand = torch "fixtures/hand_nets.py:copy_first"
+network sharp = torch "fixtures/hand_nets.py:copy_first" { scale 6.0 }
+network rnd = torch "fixtures/hand_nets.py:random_mlp" { width 12, depth 2 }
+"""
+
+
+def spec_of(body: str):
+    return compile_text(COPY + body, str(HERE / "inline.causal"))
+
+
+def test_plan_reads_options_and_defaults():
+    spec = spec_of("""
+hypothesis h : Copy ~ hand {
+    align a to layer 0 via das(dim=2)
+    search layer 0..0
+    train samples 100, epochs 2, batch 10, lr 0.01, seeds 3
+    data test 50
+}""")
+    plan = build_plan(spec.hypotheses[0], seed=5)
+    assert plan.train.seeds == (5, 6, 7) and plan.train.lr == 0.01
+    assert plan.data.test == 50 and plan.data.dev == 200
+    assert plan.variables[0].intervention == InterventionPlan("das", 2)
+    assert plan.search.layers == (0,)
+
+
+@pytest.mark.parametrize("line, at, fragment", [
+    ("train samples 100, epoks 2", "epoks", "unknown train option `epoks`"),
+    ("train samples 0", "samples", "integer >= 1"),
+    ("search layer 0, where last", "where", "unknown search option"),
+    ("data balance 3", "balance", "variable name"),
+])
+def test_plan_errors_point_at_the_option(line, at, fragment):
+    col = 5 + line.index(at)
+    spec = spec_of(f"hypothesis h : Copy ~ hand {{\n    align a\n    {line}\n}}")
+    with pytest.raises(SpecError) as err:
+        build_plan(spec.hypotheses[0])
+    assert fragment in err.value.message
+    hyp_line = COPY.count("\n") + 1 + 2
+    assert (err.value.pos.line, err.value.pos.column) == (hyp_line, col)
+
+
+def test_bad_intervention_points_at_align():
+    spec = spec_of("hypothesis h : Copy ~ hand {\n    align a via rotate(dim=2)\n}")
+    with pytest.raises(SpecError) as err:
+        build_plan(spec.hypotheses[0])
+    assert "unknown intervention" in err.value.message and err.value.pos.line == COPY.count("\n") + 2
+    spec = spec_of("hypothesis h : Copy ~ hand {\n    align a via das(dim=0)\n}")
+    with pytest.raises(SpecError, match="positive integer"):
+        build_plan(spec.hypotheses[0])
+
+
+def test_iia_by_hand_with_neuron_interchange():
+    """CopyFirst outputs a. Swapping neurons {0,1} (a's one-hot) moves a: IIA 1. Swapping {2,3}
+    (b's) leaves the answer at the base's a: right exactly when base a == source a."""
+    spec = spec_of("""
+hypothesis on_a : Copy ~ hand {
+    align a to layer 0 via neurons(0, 1)
+    train samples 20, seeds 1
+    data test 64, dev 16
+}
+hypothesis on_b : Copy ~ hand {
+    align a to layer 0 via neurons(2, 3)
+    train samples 20, seeds 1
+    data test 64, dev 16
+}""")
+    good = align_hypothesis(spec, "on_a", progress=False, device="cpu")["variables"]["a"]
+    bad = align_hypothesis(spec, "on_b", progress=False, device="cpu")["variables"]["a"]
+    assert good["iia"]["correct"] == good["iia"]["n"] == 64
+    test = make_splits(spec.models["Copy"], "a", 20, 16, 64, seed=0)["test"]
+    by_hand = sum(ex.base["a"] == ex.sources["a"]["a"] for ex in test)
+    assert bad["iia"]["correct"] == by_hand and bad["iia"]["n"] == 64
+    assert good["intervention"] == {"kind": "neurons", "dim": 2, "neurons": [0, 1], "hidden": 4}
+
+
+def _mlp_setup(samples=256, network="rnd"):
+    spec = spec_of("")
+    model = spec.models["Copy"]
+    net = load_network(spec.networks[network], spec.path)
+    enc = make_encoder(net, model)
+    runner = make_runner(net.module)
+    splits = {k: encode_pairs(v, "a", enc) for k, v in make_splits(model, "a", samples, 64, 64, 0).items()
+              if k != "disjoint"}
+    return net, enc, runner, splits
+
+
+def test_training_decreases_loss():
+    """DAS on the trained hierarchical-equality MLP (layer 1, left): the loss must fall a lot
+    within one short epoch, and IIA must beat chance on held-out pairs."""
+    spec = load_spec(ROOT / "specs" / "hierarchical_equality.causal")
+    model = spec.models["HierarchicalEquality"]
+    net = load_network(spec.networks["mlp"], spec.path)
+    enc, runner = make_encoder(net, model), make_runner(net.module)
+    raw = make_splits(model, "left", 2048, 200, 400, 0)
+    site = Site(layer=1, position=None)
+    sd = prepare_site(runner, site, encode_pairs(raw["train"], "left", enc))
+    interv = make_intervention(InterventionPlan("das", 8), sd.hidden, seed=0)
+    losses = train_intervention(runner, enc, sd, interv, TrainPlan(2048, 2, 64, 3e-3, (0,)), seed=0)
+    assert len(losses) == 2 * 32
+    assert sum(losses[-8:]) / 8 < 0.5 * sum(losses[:8]) / 8
+    sd_test = prepare_site(runner, site, encode_pairs(raw["test"], "left", enc))
+    correct, n = count_correct(predict(runner, enc, sd_test, interv), sd_test.label)
+    assert correct / n > 0.7
+
+
+def test_cached_and_uncached_paths_agree():
+    net, enc, runner, splits = _mlp_setup()
+    for layer in (0, 1):
+        site = Site(layer=layer, position=None)
+        sd = prepare_site(runner, site, splits["test"])
+        assert sd.cache.cached, sd.cache.note
+        interv = make_intervention(InterventionPlan("das", 3), sd.hidden, seed=1)
+        cached = runner.run_from_site(sd.cache, lambda b: interv(b, sd.source))
+        hooked = runner.run_with_hook(splits["test"].base_x, site, lambda b: interv(b, sd.source))
+        assert torch.allclose(cached, hooked, atol=1e-6)
+        assert torch.equal(predict(runner, enc, sd, interv), predict_uncached(runner, enc, splits["test"], site, interv))
+
+
+def test_align_result_document_and_controls():
+    spec = spec_of("""
+hypothesis h : Copy ~ rnd {
+    align a to layer 1 via das(dim=2)
+    search layer 0..1
+    train samples 64, epochs 1, batch 32, seeds 2
+    data test 40, dev 40
+    control random_network, random_rotation
+}""")
+    r = align_hypothesis(spec, "h", progress=False, device="cpu")
+    json.dumps(r)
+    assert r["location"].split(":")[-2] == str(COPY.count("\n") + 2)
+    assert r["train"] == {"samples": 64, "epochs": 1, "batch": 32, "lr": 0.001, "seeds": [0, 1]}
+    assert r["dataset"]["test"] == 40 and r["dataset"]["train"] > 0
+    v = r["variables"]["a"]
+    assert v["site"] == {"layer": 1, "component": "resid_post", "position": None}
+    assert [s["seed"] for s in v["seeds"]] == [0, 1]
+    assert v["iia"]["correct"] == max(s["correct"] for s in v["seeds"]) and v["iia"]["n"] == 40
+    assert v["grid"]["layers"] == [0, 1] and v["grid"]["positions"] == [None]
+    assert len(v["grid"]["iia_mean"]) == 2
+    for c in ("random_network", "random_rotation"):
+        assert v["controls"][c]["n"] == 40 and 0 <= v["controls"][c]["correct"] <= 40
+    assert set(r["multi"]["cause"]) == {"a"} and r["multi"]["isolate"] == {}
+    assert len(r["network_fingerprint"]) == 16
+
+
+def test_hierarchical_equality_spec_runs_small():
+    """The real spec, tiny sample counts: plumbing and the document shape, not accuracy."""
+    spec = load_spec(ROOT / "specs" / "hierarchical_equality.causal")
+    r = align_hypothesis(spec, "both_equalities", progress=False, device="cpu",
+                         overrides={"samples": 256, "epochs": 1, "seeds": 1, "test": 100, "dev": 100})
+    assert set(r["variables"]) == {"left", "right"}
+    assert r["variables"]["left"]["grid"]["layers"] == [0, 1, 2]
+    assert set(r["multi"]["isolate"]) == {"left,right", "right,left"}
+    assert r["variables"]["left"]["intervention"]["dim"] == 8

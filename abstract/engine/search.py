@@ -14,7 +14,7 @@ import torch
 
 from ..neural.sites import Site
 from .data import PairSet
-from .metrics import iia_summary, rate, seed_entry
+from .metrics import best_seed_index, iia_summary, rate, seed_entry
 from .plan import TRAINED, Plan, VariablePlan
 from .train import (SiteData, count_correct, describe, make_intervention, predict, prepare_site,
                     train_intervention)
@@ -128,7 +128,7 @@ def run_variable(ctx: VariableContext) -> dict[str, Any]:
         site = chosen
         spec_pos = best[1][1] if ctx.encoder.uses_positions else None
     seed_cells = [ctx.cell(site, s) for s in seeds]
-    seed_results = [seed_entry(c.seed, *c.test) for c in seed_cells]
+    seed_results = [seed_entry(c.seed, *c.test, dev=c.dev) for c in seed_cells]
     if layers:
         example = ctx.sample_inputs[0] if ctx.sample_inputs else None
         mean, mx = [], []
@@ -146,7 +146,7 @@ def run_variable(ctx: VariableContext) -> dict[str, Any]:
                                     else "(whole vector)" for p in positions],
                 "component": component, "iia_mean": mean, "iia_max": mx, "selected_by": "dev",
                 "chosen_site": _site_json(chosen, None)}
-    best_cell = max(seed_cells, key=lambda c: rate(*c.test))
+    best_cell = seed_cells[best_seed_index(seed_results)]
     return {
         "intervention": describe(v.intervention, best_cell.interv, ctx.data(site, "test").hidden),
         "grid": grid,

@@ -9,7 +9,7 @@ from html import escape
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..verify.stats import fmt_ci, fmt_value, wilson_interval
+from ..verify.stats import fmt_ci, fmt_value, judged_iia, wilson_interval
 from .style import CSS
 from .svg import KIND_FILL, KIND_STROKE, causal_graph_svg, heatmap_svg
 
@@ -128,8 +128,9 @@ def render_variable(name: str, v: dict[str, Any], hyp: str) -> str:
     correct, n = iia.get("correct"), iia.get("n")
     ci = fmt_ci(*wilson_interval(correct, n)) if isinstance(n, int) and n > 0 and correct is not None else "—"
     pos = site.get("position")
-    rows = [f'<tr><th>this alignment (best seed {_e(iia.get("best_seed"))})</th><td class="num"><b>{fmt_value(iia.get("max"))}</b></td>'
-            f'<td class="num">{ci}</td><td class="num">{_e(correct)}/{_e(n)}</td><td>{_bar(iia.get("max"))}</td></tr>',
+    judged = judged_iia(iia)
+    rows = [f'<tr><th>this alignment (seed {_e(iia.get("best_seed"))}, best on dev)</th><td class="num"><b>{fmt_value(judged)}</b></td>'
+            f'<td class="num">{ci}</td><td class="num">{_e(correct)}/{_e(n)}</td><td>{_bar(judged)}</td></tr>',
             f'<tr><th>mean over {len(v.get("seeds") or [])} seeds</th><td class="num">{fmt_value(iia.get("mean"))}</td>'
             f'<td></td><td></td><td>{_bar(iia.get("mean"))}</td></tr>']
     for ctl, c in (v.get("controls") or {}).items():

@@ -81,3 +81,12 @@ def fmt_ci(low: float | None, high: float | None, digits: int = 3) -> str:
 
 def fmt_value(value: float | None, digits: int = 3) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
+
+
+def judged_iia(iia: dict) -> float | None:
+    """The IIA an expectation is judged on: the dev-selected seed's correct/n on test pairs
+    (older documents without counts fall back to the max over seeds)."""
+    correct, n = iia.get("correct"), iia.get("n")
+    if isinstance(n, int) and n > 0 and correct is not None:
+        return correct / n
+    return iia.get("max")

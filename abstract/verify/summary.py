@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 from typing import Any, Sequence
 
-from .stats import fmt_ci, fmt_value
+from .stats import fmt_ci, fmt_value, judged_iia
 
 CONTROL_SHORT = {"random_network": "untrained", "random_rotation": "rand.rot"}
 
@@ -100,7 +100,7 @@ def format_summary(doc: dict[str, Any], *, width: int = 100, unicode: bool | Non
         for name, v in variables.items():
             site, iia = v.get("site") or {}, v.get("iia") or {}
             where = f"L{site.get('layer')}" + (f"@{site['position']}" if site.get("position") is not None else "")
-            rows.append([name, where, fmt_value(iia.get("max")), iia.get("n", ""), fmt_value(iia.get("mean"))]
+            rows.append([name, where, fmt_value(judged_iia(iia)), iia.get("n", ""), fmt_value(iia.get("mean"))]
                         + [fmt_value(((v.get("controls") or {}).get(k) or {}).get("iia")) for k in ctl_names])
         if variables:
             out += [clip(x) for x in table(rows, right=(2, 3, 4, *range(5, 5 + len(ctl_names))))]

@@ -175,6 +175,6 @@ def test_hierarchical_equality_spec_runs_small():
     r = align_hypothesis(spec, "both_equalities", progress=False, device="cpu",
                          overrides={"samples": 256, "epochs": 1, "seeds": 1, "test": 100, "dev": 100})
     assert set(r["variables"]) == {"left", "right"}
-    assert r["variables"]["left"]["grid"]["layers"] == [0, 1, 2]
+    assert r["variables"]["left"]["grid"]["layers"] == [0, 1, 2, 3]
     assert set(r["multi"]["isolate"]) == {"left,right", "right,left"}
     assert r["variables"]["left"]["intervention"]["dim"] == 8

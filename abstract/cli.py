@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -216,7 +217,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    ns = argparse.Namespace(files=[str(DEMO_SPEC)], hypothesis=None, json=str(out / "results.json"),
+    spec = os.path.relpath(DEMO_SPEC) if DEMO_SPEC.is_relative_to(Path.cwd()) else str(DEMO_SPEC)
+    ns = argparse.Namespace(files=[spec], hypothesis=None, json=str(out / "results.json"),
                             junit=str(out / "junit.xml"), html=str(out / "report.html"), device=args.device, seed=0,
                             no_cache=args.no_cache, cache_dir=None, quiet=False)
     code = _run(ns, judge=True)

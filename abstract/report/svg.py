@@ -22,11 +22,19 @@ def _e(x: Any) -> str:
     return escape(str(x), quote=True)
 
 
-def iia_color(value: float | None) -> tuple[str, str]:
-    """(fill, text colour) for an IIA value; values under 0.5 are clamped to the chance colour."""
+def scale_low(grid_values: Sequence[Sequence[float | None]]) -> float:
+    """Where a heatmap's colour scale starts: 0.5 (chance for a binary label) unless some cell
+    is below it (many-class outputs, informative pairs), then 0, so that structure stays visible."""
+    values = [v for row in grid_values for v in row if v is not None]
+    return LOW if not values or min(values) >= LOW else 0.0
+
+
+def iia_color(value: float | None, low: float = LOW) -> tuple[str, str]:
+    """(fill, text colour) for an IIA value on a scale from `low` to 1; lower values are clamped."""
     if value is None:
         return "#ffffff", "#888888"
-    v = min(max(value, LOW), HIGH)
+    v = min(max(value, low), HIGH)
+    v = LOW + (v - low) / (HIGH - low) * (HIGH - LOW)  # onto the stops, which span LOW..HIGH
     for (x0, c0), (x1, c1) in zip(_STOPS, _STOPS[1:]):
         if v <= x1:
             t = (v - x0) / (x1 - x0)
@@ -43,12 +51,13 @@ def show_token(token: str) -> str:
 
 def heatmap_svg(grid: dict[str, Any], site: dict[str, Any] | None = None, title: str = "") -> str:
     """Layers (rows) x positions (columns) of best-seed IIA, mean over seeds in small print,
-    the chosen site outlined, and a 0.5-1.0 legend underneath."""
+    the chosen site outlined, and a legend underneath (0.5-1.0, or 0-1 when a cell is lower)."""
     layers: list = list(grid.get("layers") or [])
     positions: list = list(grid.get("positions") or [None])
     tokens: list = list(grid.get("position_tokens") or [])
     vmax = grid.get("iia_max") or grid.get("iia_mean") or [[None] * len(positions) for _ in layers]
     vmean = grid.get("iia_mean")
+    low = scale_low(vmax)
     cw, ch, left, top = 76, 40, 56, 58
     width = max(left + cw * len(positions) + 16, 320)
     height = top + ch * len(layers) + 56
@@ -75,7 +84,7 @@ def heatmap_svg(grid: dict[str, Any], site: dict[str, Any] | None = None, title:
         for j in range(len(positions)):
             v = _cell(vmax, i, j)
             m = _cell(vmean, i, j) if vmean is not None and vmean is not vmax else None
-            fill, ink = iia_color(v)
+            fill, ink = iia_color(v, low)
             x = left + j * cw
             tip = f"layer {layer}, position {positions[j]}: best {_fmt(v)}" + (f", mean {_fmt(m)}" if m is not None else "")
             out.append(f'<g><title>{_e(tip)}</title><rect x="{x}" y="{y}" width="{cw}" height="{ch}" '
@@ -91,18 +100,18 @@ def heatmap_svg(grid: dict[str, Any], site: dict[str, Any] | None = None, title:
         i, j = chosen
         out.append(f'<rect class="chosen" x="{left + j * cw + 1.5}" y="{top + i * ch + 1.5}" width="{cw - 3}" '
                    f'height="{ch - 3}" fill="none" stroke="#e8590c" stroke-width="3"/>')
-    out.append(_legend(left, top + ch * len(layers) + 18))
+    out.append(_legend(left, top + ch * len(layers) + 18, low))
     out.append("</svg>")
     return "".join(out)
 
 
-def _legend(x0: float, y0: float, steps: int = 10, w: float = 16) -> str:
+def _legend(x0: float, y0: float, low: float = LOW, steps: int = 10, w: float = 16) -> str:
     out = [f'<text x="{x0 - 8}" y="{y0 + 10}" text-anchor="end" class="axis">IIA</text>']
     for k in range(steps):
-        fill, _ = iia_color(LOW + (HIGH - LOW) * (k + 0.5) / steps)
+        fill, _ = iia_color(low + (HIGH - low) * (k + 0.5) / steps, low)
         out.append(f'<rect x="{x0 + k * w}" y="{y0}" width="{w}" height="12" fill="{fill}"/>')
-    for v in (0.5, 0.75, 1.0):
-        x = x0 + (v - LOW) / (HIGH - LOW) * steps * w
+    for v in (low, (low + HIGH) / 2, HIGH):
+        x = x0 + (v - low) / (HIGH - low) * steps * w
         out.append(f'<text x="{x}" y="{y0 + 26}" text-anchor="middle" class="tick">{v:g}</text>')
     out.append(f'<rect x="{x0 + steps * w + 12}" y="{y0}" width="14" height="12" fill="none" stroke="#e8590c" '
                f'stroke-width="3"/><text x="{x0 + steps * w + 30}" y="{y0 + 10}" class="tick">chosen site</text>')

@@ -144,3 +144,12 @@ def test_screenshot(tmp_path):
     subprocess.run([sys.executable, str(ROOT / "scripts" / "screenshot_report.py"), "-o", str(out),
                     "--height", "1200"], check=True, timeout=120)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+
+
+def test_colour_scale_extends_to_zero_when_a_cell_is_below_chance():
+    from abstract.report.svg import heatmap_svg, scale_low
+    assert scale_low([[0.6, 0.9], [None, 1.0]]) == 0.5
+    assert scale_low([[0.05, 0.9]]) == 0.0
+    assert iia_color(0.3, low=0.0) != iia_color(0.05, low=0.0)  # structure below 0.5 stays visible
+    svg = heatmap_svg({"layers": [0], "positions": ["x", "y"], "iia_max": [[0.05, 0.3]]})
+    assert ">0<" in svg and ">0.5<" in svg  # legend ticks 0, 0.5, 1

@@ -6,9 +6,10 @@ Counterfactual labels are balanced over the output's values (a constant guess sc
 """
 from __future__ import annotations
 
+import copy
 import random
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Sequence, Union
 
 import torch
 
@@ -42,6 +43,44 @@ class PairSet:
         return [ex.sources[var] for ex in self.examples]
 
 
+MEMO_LIMIT = 500_000  # cached evaluations per model view before the memo is cleared
+
+
+def memoized(model: CausalModel) -> CausalModel:
+    """A copy of ``model`` whose ``evaluate`` remembers its results.
+
+    Why: drawing tens of thousands of counterfactual pairs (with informative filtering and
+    label balancing) evaluates the same few inputs over and over; in pure Python that was most
+    of a hypothesis's run time. The random draws are untouched, so the data are identical."""
+    if getattr(model, "_memoized", False):
+        return model
+    view = copy.copy(model)
+    memo: dict = {}
+    evaluate = model.evaluate
+
+    def cached(inputs, do=None):
+        try:
+            key = (tuple(inputs.items()), tuple(sorted(do.items())) if do else ())
+            hit = memo.get(key)
+        except TypeError:  # unhashable values: no memo
+            return evaluate(inputs, do)
+        if hit is None:
+            if len(memo) >= MEMO_LIMIT:
+                memo.clear()
+            hit = memo[key] = evaluate(inputs, do)
+        return dict(hit)
+
+    values = {n: list(model.variables[n].domain.values()) for n in model.inputs}
+
+    def sample_input(rng: random.Random) -> dict:  # the same draws as CausalModel.sample_input
+        return {n: rng.choice(values[n]) for n in model.inputs}
+
+    view.evaluate = cached
+    view.sample_input = sample_input
+    view._memoized = True
+    return view
+
+
 def _key(ex: CounterfactualExample) -> tuple:
     return (tuple(ex.base.items()), tuple((v, tuple(s.items())) for v, s in sorted(ex.sources.items())))
 
@@ -56,10 +95,12 @@ def encode_pairs(examples: list[CounterfactualExample], var: str, encoder) -> Pa
     return PairSet(examples, base_x, source_x, label, base_label, encoder.logit_positions(base_x), (var,))
 
 
-def _draw(model: CausalModel, var: str, n: int, seed: int, balance: Optional[str], informative: bool,
-          exclude: set) -> list[CounterfactualExample]:
+def _draw(model: CausalModel, var: Union[str, Sequence[str]], n: int, seed: int, balance: Optional[str],
+          informative: bool, exclude: set) -> list[CounterfactualExample]:
     """``n`` examples not in ``exclude``; with ``informative`` only label-changing ones, re-balanced
-    over the counterfactual label (filtering undoes the sampler's balance)."""
+    over the counterfactual label (filtering undoes the sampler's balance). Several variables:
+    each interchanged from its own source (multi-source examples, for joint training)."""
+    variables = [var] if isinstance(var, str) else list(var)
     out_var = model.outputs[0]
     quota = n if not informative else -(-n // len(model.domain(out_var)))
     buckets: dict = {}
@@ -69,7 +110,7 @@ def _draw(model: CausalModel, var: str, n: int, seed: int, balance: Optional[str
         if want <= 0:
             break
         factor = 1.2 if not informative else 4.0
-        draw = counterfactual_dataset(model, [var], int(want * factor) + 8, seed=seed + 100 * attempt,
+        draw = counterfactual_dataset(model, variables, int(want * factor) + 8, seed=seed + 100 * attempt,
                                       input_balance=balance)
         for e in draw:
             if len(out) >= n:

@@ -12,8 +12,12 @@ Options understood (defaults in brackets):
 * ``search layer R, position P, component C`` -- R: int, ``a..b``, ``[..]`` or ``*``;
   P: ``last``, ``first``, an int, a prompt-template slot name, a list, or ``*`` (every token
   of the prompt); C: a site component. Omitted: only the align site (no grid).
-* ``train samples N [2000], epochs E [3], batch B [64], lr X [1e-3], seeds S [1]`` -- S is a
-  count (seeds base..base+S-1) or an explicit list.
+* ``train samples N [2000], epochs E [3], batch B [64], lr X [1e-3], seeds S [1], joint B [false]``
+  -- S is a count (seeds base..base+S-1) or an explicit list. ``joint true``: variables aligned
+  by ``das``/``lowrank`` at the *same* explicit site are trained together (one shared basis,
+  a disjoint block per variable, multi-source data; see ``engine/joint.py``), because
+  separately trained subspaces may overlap and then cannot be swapped independently. Other
+  variables keep the separate path; a ``search`` grid stays per-variable.
 * ``data balance V, dev N, test N, informative B`` -- ``balance`` draws inputs so V's values
   are equally frequent; dev/test default to min(2000, max(200, samples // 10)) pairs;
   ``informative true`` keeps only pairs whose interchange changes the label [false].
@@ -30,7 +34,7 @@ Position = Union[int, str, None]
 
 INTERVENTIONS = ("das", "lowrank", "boundless", "full", "neurons")
 TRAINED = ("das", "lowrank", "boundless")
-TRAIN_KEYS = ("samples", "epochs", "batch", "lr", "seeds")
+TRAIN_KEYS = ("samples", "epochs", "batch", "lr", "seeds", "joint")
 DATA_KEYS = ("balance", "dev", "test", "informative")
 SEARCH_KEYS = ("layer", "position", "component")
 SITE_KEYS = ("layer", "position", "component")
@@ -66,6 +70,7 @@ class TrainPlan:
     batch: int = 64
     lr: float = 1e-3
     seeds: tuple[int, ...] = (0,)
+    joint: bool = False
 
 
 @dataclass(frozen=True)
@@ -202,6 +207,10 @@ def build_plan(h: ast.HypothesisDecl, overrides: Mapping[str, Any] | None = None
                 train["seeds"] = tuple(v)
             else:
                 train["seeds"] = _int(opt)
+        elif opt.key == "joint":
+            if not isinstance(opt.value, bool):
+                raise _err("`joint` needs true or false", opt.pos)
+            train["joint"] = opt.value
         else:
             train[opt.key] = _int(opt)
     data: dict[str, Any] = {}
@@ -235,7 +244,7 @@ def build_plan(h: ast.HypothesisDecl, overrides: Mapping[str, Any] | None = None
                 search["positions"] = tuple(_position(x, opt.pos) for x in items)
 
     for key, value in overrides.items():
-        if key in ("samples", "epochs", "batch", "lr"):
+        if key in ("samples", "epochs", "batch", "lr", "joint"):
             train[key] = value
         elif key == "seeds":
             train["seeds"] = tuple(value) if isinstance(value, (list, tuple)) else int(value)

@@ -106,8 +106,18 @@ def grid_axes(ctx: VariableContext) -> tuple[list[int], list[Any], str]:
     return layers, positions, component
 
 
-def run_variable(ctx: VariableContext) -> dict[str, Any]:
-    """The VARIABLE entry of the results document (see docs/results-schema.md)."""
+def align_site(ctx: VariableContext) -> tuple[Site, Any]:
+    """The site an `align ... to layer L` line names (resolved) and its position as spelled."""
+    v = ctx.var
+    _, positions, component = grid_axes(ctx)
+    pos = v.position if v.position is not None else (positions[0] if positions else "last")
+    return ctx.site(v.layer, v.component or component, pos), pos
+
+
+def run_variable(ctx: VariableContext, train_seeds: bool = True) -> dict[str, Any]:
+    """The VARIABLE entry of the results document (see docs/results-schema.md).
+
+    ``train_seeds=False`` (joint alignment trains the site itself): only ``grid`` and ``site``."""
     v, seeds = ctx.var, ctx.plan.train.seeds
     layers, positions, component = grid_axes(ctx)
     grid = None
@@ -121,13 +131,12 @@ def run_variable(ctx: VariableContext) -> dict[str, Any]:
                 if best is None or score > best[0]:
                     best, chosen = (score, (layer, p)), cell.site
     if v.layer is not None:
-        pos = v.position if v.position is not None else (positions[0] if positions else "last")
-        site = ctx.site(v.layer, v.component or component, pos)
+        site, pos = align_site(ctx)
         spec_pos = pos if ctx.encoder.uses_positions else None
     else:
         site = chosen
         spec_pos = best[1][1] if ctx.encoder.uses_positions else None
-    seed_cells = [ctx.cell(site, s) for s in seeds]
+    seed_cells = [ctx.cell(site, s) for s in seeds] if train_seeds else []
     seed_results = [seed_entry(c.seed, *c.test, dev=c.dev) for c in seed_cells]
     if layers:
         example = ctx.sample_inputs[0] if ctx.sample_inputs else None
@@ -146,12 +155,15 @@ def run_variable(ctx: VariableContext) -> dict[str, Any]:
                                     else "(whole vector)" for p in positions],
                 "component": component, "iia_mean": mean, "iia_max": mx, "selected_by": "dev",
                 "chosen_site": _site_json(chosen, None)}
+    site_entry = {"layer": site.layer, "component": site.component, "position": spec_pos,
+                  **({"token_index": site.position} if site.position != spec_pos else {})}
+    if not train_seeds:
+        return {"grid": grid, "site": site_entry}
     best_cell = seed_cells[best_seed_index(seed_results)]
     return {
         "intervention": describe(v.intervention, best_cell.interv, ctx.data(site, "test").hidden),
         "grid": grid,
-        "site": {"layer": site.layer, "component": site.component, "position": spec_pos,
-                 **({"token_index": site.position} if site.position != spec_pos else {})},
+        "site": site_entry,
         "seeds": seed_results,
         "iia": iia_summary(seed_results),
         "_best_cell": best_cell,

@@ -58,10 +58,14 @@ def describe(ip: InterventionPlan, interv: Intervention, hidden: int) -> dict[st
     out = {**ip.to_json(), "hidden": hidden}
     if isinstance(interv, DAS):
         out["parametrization"] = "full_rotation"
+        out["effective_dim"] = interv.k
     elif isinstance(interv, LowRankRotation):
         out["parametrization"] = "orthonormal_columns"
+        out["effective_dim"] = interv.k
     elif isinstance(interv, BoundlessDAS):
+        out["parametrization"] = "full_rotation_soft_mask"
         out["dim"] = round(interv.effective_dim, 2)
+        out["effective_dim"] = out["dim"]  # sum of the learned mask (``dim`` kept for older readers)
     return out
 
 
@@ -103,6 +107,26 @@ def _logits(runner, encoder, sd: SiteData, interv: Intervention, idx: Optional[t
     return encoder.class_logits(out)
 
 
+def fit(params: list[torch.Tensor], n: int, loss_of: Callable[[torch.Tensor, int], torch.Tensor], tp: TrainPlan,
+        seed: int, on_step: Optional[Callable[[float], None]] = None) -> list[float]:
+    """Adam over ``tp.epochs`` seeded shuffles of ``range(n)``; ``loss_of(batch_idx, step)``.
+
+    Shared by single-variable and joint training so both see the same optimisation recipe."""
+    opt = torch.optim.Adam(params, lr=tp.lr)
+    gen = torch.Generator().manual_seed(seed)
+    losses: list[float] = []
+    for _ in range(tp.epochs):
+        for idx in minibatches(n, tp.batch, gen):
+            loss = loss_of(idx, len(losses))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            if on_step is not None:
+                on_step(losses[-1])
+    return losses
+
+
 def train_intervention(runner, encoder, sd: SiteData, interv: Intervention, tp: TrainPlan, seed: int,
                        on_step: Optional[Callable[[float], None]] = None) -> list[float]:
     """Adam on the intervention's parameters; returns the loss of every step."""
@@ -110,27 +134,20 @@ def train_intervention(runner, encoder, sd: SiteData, interv: Intervention, tp: 
     if not params:
         return []
     interv.to(sd.source.device).train()
-    opt = torch.optim.Adam(params, lr=tp.lr)
-    gen = torch.Generator().manual_seed(seed)
     n = len(sd)
     steps = tp.epochs * -(-n // tp.batch)
     temps = temperature_schedule(50.0, 0.1, steps) if isinstance(interv, BoundlessDAS) else None
     loss_fn = nn.CrossEntropyLoss()
-    losses: list[float] = []
-    for _ in range(tp.epochs):
-        for idx in minibatches(n, tp.batch, gen):
-            if temps is not None:
-                interv.set_temperature(temps[len(losses)])
-            logits = _logits(runner, encoder, sd, interv, idx)
-            loss = loss_fn(logits, sd.label[idx.to(sd.label.device)])
-            if isinstance(interv, BoundlessDAS):
-                loss = loss + BOUNDLESS_PENALTY * interv.mask_penalty()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
-            if on_step is not None:
-                on_step(losses[-1])
+
+    def loss_of(idx: torch.Tensor, step: int) -> torch.Tensor:
+        if temps is not None:
+            interv.set_temperature(temps[step])
+        loss = loss_fn(_logits(runner, encoder, sd, interv, idx), sd.label[idx.to(sd.label.device)])
+        if isinstance(interv, BoundlessDAS):
+            loss = loss + BOUNDLESS_PENALTY * interv.mask_penalty()
+        return loss
+
+    losses = fit(params, n, loss_of, tp, seed, on_step)
     interv.eval()
     return losses
 

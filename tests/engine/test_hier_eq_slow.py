@@ -39,3 +39,19 @@ def test_identity_of_first_does_not_align():
     assert max(s["iia"] for s in r["variables"]["w"]["seeds"]) <= 0.6
     plain = align_hypothesis(spec, "first_identity", progress=False, device="cpu", overrides={"informative": False})
     assert judged_iia(plain["variables"]["w"]["iia"]) <= 0.66
+
+
+@pytest.mark.slow
+def test_joint_alignment_of_both_equalities():
+    """`train ... joint true` (one shared basis, disjoint 8-dim blocks, multi-source data):
+    each variable as good as separately, and swapping one block leaves the other variable
+    alone (isolate), which separate training does not guarantee."""
+    r = align_hypothesis(load_spec(SPEC), "both_equalities_joint", progress=False, device="cpu")
+    for var, block in (("left", [0, 8]), ("right", [8, 16])):
+        v = r["variables"][var]
+        assert v["joint"]["block"] == block and v["site"]["layer"] == 1
+        assert judged_iia(v["iia"]) >= 0.9, v["iia"]
+        assert min(s["iia"] for s in v["seeds"]) >= 0.85, v["seeds"]
+        assert v["controls"]["random_network"]["iia"] <= 0.6
+    assert r["multi"]["joint"]["left,right"]["value"] >= 0.9
+    assert min(m["value"] for m in r["multi"]["isolate"].values()) >= 0.9

@@ -137,7 +137,7 @@ def _show(v: Any) -> str:
 # ------------------------------------------------------------------ verify / align
 def _run(args: argparse.Namespace, judge: bool) -> int:
     from .verify.cache import DEFAULT_DIR, ResultsCache
-    from .verify.pipeline import exit_code, verify_spec
+    from .verify.pipeline import error_document, exit_code, verify_spec
 
     cache = ResultsCache(args.cache_dir or DEFAULT_DIR, enabled=not args.no_cache)
     docs, worst = [], 0
@@ -146,9 +146,10 @@ def _run(args: argparse.Namespace, judge: bool) -> int:
             doc = verify_spec(file, hypotheses=args.hypothesis, device=args.device, cache=cache,
                               progress=not args.quiet, seed=args.seed,
                               on_event=None if args.quiet else lambda m: print(f"[abstract] {m}", file=sys.stderr))
-        except SpecError as err:
+        except SpecError as err:  # unreadable spec: still a document, so JSON/JUnit/HTML say why
             print(err.render(), file=sys.stderr)
             worst = 2
+            docs.append(error_document(file, err))
             continue
         docs.append(doc)
         _print_summary(doc)
@@ -169,8 +170,6 @@ def cmd_align(args: argparse.Namespace) -> int:
 def _print_summary(doc: dict[str, Any]) -> None:
     from .verify.summary import format_summary
     print(format_summary(doc))
-    for err in doc.get("errors", []):
-        print(f"error: {err['location'] or ''}: {err['message']}", file=sys.stderr)
 
 
 def _write_outputs(args: argparse.Namespace, docs: list[dict[str, Any]]) -> None:
@@ -206,12 +205,28 @@ def cmd_report(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as err:
         print(f"error: cannot read results {args.results}: {err}", file=sys.stderr)
         return 2
-    docs = doc.get("results", [doc]) if isinstance(doc, dict) else doc
+    docs = results_documents(doc)
+    if docs is None:
+        schema = doc.get("schema") if isinstance(doc, dict) else None
+        print(f"error: {args.results} is not an abstract results document"
+              + (f" (its schema is {schema!r})" if schema else "")
+              + "; expected what `abstract verify --json` writes (schema abstract.results/1)", file=sys.stderr)
+        return 2
     for i, d in enumerate(docs):
         out = Path(args.output) if len(docs) == 1 else Path(args.output).with_name(f"{Path(args.output).stem}-{i}.html")
         write_report(d, out)
         print(f"wrote {out}")
     return 0
+
+
+def results_documents(obj: Any) -> list[dict[str, Any]] | None:
+    """The results documents in what `verify --json` wrote (one, or a results-set), else None."""
+    if isinstance(obj, dict) and obj.get("schema") == "abstract.results-set/1" and isinstance(obj.get("results"), list):
+        docs = obj["results"]
+    else:
+        docs = [obj]
+    ok = bool(docs) and all(isinstance(d, dict) and d.get("schema") == "abstract.results/1" for d in docs)
+    return docs if ok else None
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -2,8 +2,9 @@
 
 Each spec file yields one item for its symbolic checks and one per hypothesis; a failing
 item shows the failed checks (with counterexamples) or expectations (with their intervals).
-The spec is verified once per file, on the first item that needs it. Registered through the
-`pytest11` entry point, so it is active wherever `abstract` is installed.
+The symbolic checks run once per file; each hypothesis item aligns only its own hypothesis,
+so `pytest specs/ -k name` trains just that one (and the results cache skips unchanged ones).
+Registered through the `pytest11` entry point, so it is active wherever `abstract` is installed.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--abstract-no-cache", action="store_true", help="retrain hypotheses even when cached")
     group.addoption("--abstract-device", default=None, help="device for alignments (default: cuda if available)")
     group.addoption("--abstract-checks-only", action="store_true", help="collect only the symbolic checks")
+    group.addoption("--abstract-seed", type=int, default=0, help="base seed of the alignments (default 0)")
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path) -> "CausalSpecFile | None":
@@ -44,17 +46,20 @@ class CausalSpecFile(pytest.File):
             for h in spec.hypotheses:
                 yield HypothesisItem.from_parent(self, name=h.name, hypothesis=h.name)
 
-    def results(self, align: bool) -> dict[str, Any]:
-        """The results document for this file, computed once (checks only until an alignment is needed)."""
-        key = "_abstract_doc_full" if align else "_abstract_doc_checks"
-        if not hasattr(self, key):
-            from .verify.cache import ResultsCache
-            from .verify.pipeline import verify_spec
-            cache = ResultsCache(enabled=not self.config.getoption("--abstract-no-cache"))
-            doc = verify_spec(self.path, device=self.config.getoption("--abstract-device"), cache=cache,
-                              progress=False, align=align)
-            setattr(self, key, doc)
-        return getattr(self, key)
+    def results(self, hypothesis: str | None = None) -> dict[str, Any]:
+        """The results document: the checks only (``hypothesis=None``, computed once per file),
+        or the checks and that one hypothesis's alignment."""
+        if hypothesis is None and hasattr(self, "_abstract_checks"):
+            return self._abstract_checks
+        from .verify.cache import ResultsCache
+        from .verify.pipeline import verify_spec
+        opt = self.config.getoption
+        doc = verify_spec(self.path, hypotheses=[hypothesis] if hypothesis else None,
+                          device=opt("--abstract-device"), cache=ResultsCache(enabled=not opt("--abstract-no-cache")),
+                          progress=False, seed=opt("--abstract-seed"), align=hypothesis is not None)
+        if hypothesis is None:
+            self._abstract_checks = doc
+        return doc
 
 
 class _SpecItem(pytest.Item):
@@ -80,7 +85,7 @@ class SpecErrorItem(_SpecItem):
 class SpecChecksItem(_SpecItem):
     def runtest(self) -> None:
         from .cli import format_checks
-        doc = self.parent.results(align=False)
+        doc = self.parent.results()
         failed = [c for c in doc["checks"] if c["verdict"] != "proved"]
         if failed:
             raise SpecVerificationFailed(f"{len(failed)} symbolic check(s) did not pass:\n" + format_checks(failed))
@@ -92,7 +97,7 @@ class HypothesisItem(_SpecItem):
         self.hypothesis = hypothesis
 
     def runtest(self) -> None:
-        doc = self.parent.results(align=True)
+        doc = self.parent.results(self.hypothesis)
         errors = [e for e in doc.get("errors", []) if e.get("hypothesis") == self.hypothesis]
         if errors:
             raise SpecVerificationFailed("\n".join(e["message"] for e in errors))

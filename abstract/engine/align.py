@@ -23,7 +23,7 @@ from .controls import random_network_control, random_rotation_result
 from .data import _key, dataset_summary, encode_pairs, isolate_pairs, make_splits, memoized
 from .encoders import make_encoder
 from .metrics import metric_entry
-from .networks import fingerprint, load_network
+from .networks import LoadedNetwork, load_network
 from .plan import TRAINED, build_plan, check_against_model
 from .joint import joint_groups, random_network_joint, run_group
 from .joint_data import encode_joint, joint_summary, make_joint_splits
@@ -67,11 +67,14 @@ def _spec_errors(plan, fn):
 
 
 def align_hypothesis(spec: Spec, hypothesis_name: str, *, device: Optional[str] = None, progress: bool = True,
-                     seed: int = 0, overrides: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+                     seed: int = 0, overrides: Optional[Mapping[str, Any]] = None,
+                     network: Optional[LoadedNetwork] = None) -> dict[str, Any]:
     """Run every alignment of one hypothesis (see module docstring).
 
     ``seed`` shifts data and training seeds; ``overrides`` replaces train/data options
     (e.g. ``{"samples": 200, "epochs": 1, "seeds": 1}``; ``"search": False`` drops the grid).
+    ``network``: the hypothesis's network already loaded on ``device`` (the verify pipeline
+    loads it once to fingerprint it for the results cache); loaded here when omitted.
     Raises SpecError for problems in the spec (bad options, unknown positions)."""
     t0 = time.time()
     timing: dict[str, float] = {}
@@ -85,7 +88,7 @@ def align_hypothesis(spec: Spec, hypothesis_name: str, *, device: Optional[str] 
     model = memoized(model)  # same draws, far fewer evaluations
     dev = pick_device(device)
 
-    net = load_network(spec.networks[h.network], spec.path, dev)
+    net = network if network is not None else load_network(spec.networks[h.network], spec.path, dev)
     runner = make_runner(net.module)
     encoder = make_encoder(net, model)
     timing["load"] = time.time() - t0
@@ -179,7 +182,7 @@ def _align(h, plan, model, net, runner, encoder, contexts, groups, joint, splits
         train["joint"] = True
     return {
         "name": h.name, "model": h.model, "network": h.network,
-        "network_fingerprint": fingerprint(net.module),
+        "network_fingerprint": net.fingerprint,
         "location": str(h.pos),
         "device": str(dev),
         "train": train,

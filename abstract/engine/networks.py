@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import importlib.util
 import sys
@@ -48,6 +49,17 @@ class LoadedNetwork:
     @property
     def is_lm(self) -> bool:
         return self.kind == "lm"
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """What was loaded, as a hash: architecture, every weight and buffer, and the
+        tokenizer's vocabulary. Part of the results-cache key, so new weights behind an
+        unchanged spec (a replaced checkpoint, a retrained builder) are never served stale."""
+        h = hashlib.sha256(fingerprint(self.module).encode())
+        if self.tokenizer is not None:
+            vocab = sorted(self.tokenizer.get_vocab().items()) if hasattr(self.tokenizer, "get_vocab") else []
+            h.update(repr((type(self.tokenizer).__name__, vocab)).encode())
+        return h.hexdigest()[:16]
 
 
 def option_value(v: Any) -> Any:

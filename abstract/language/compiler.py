@@ -94,7 +94,7 @@ def compile_spec(spec: ast.SpecFile) -> Spec:
     return Spec(spec.path, spec.text, models, spec.equivalences, networks, spec.hypotheses)
 
 
-KNOWN_METRICS = {"iia": (1, 1), "cause": (1, 1), "isolate": (2, 2)}
+KNOWN_METRICS = {"iia": (1, 1), "cause": (1, 1), "isolate": (2, 2), "joint": (2, 64)}  # (fewest, most) variables
 KNOWN_CONTROLS = ("random_network", "random_rotation")
 
 
@@ -125,8 +125,11 @@ def _check_hypothesis(h: ast.HypothesisDecl, models: dict[str, CausalModel], mod
             continue
         low, high = KNOWN_METRICS[e.metric]
         if not low <= len(e.args) <= high:
-            errors.append(SpecError(f"{e.metric}(...) takes {low} variable{'s' if low > 1 else ''}, got {len(e.args)}",
+            count = f"{low}" if low == high else f"at least {low}"
+            errors.append(SpecError(f"{e.metric}(...) takes {count} variable{'s' if low > 1 else ''}, got {len(e.args)}",
                                     e.pos))
+        if len(set(e.args)) < len(e.args):
+            errors.append(SpecError(f"`{e.text}` names a variable twice", e.pos))
         for arg in e.args:
             if arg not in aligned:
                 errors.append(SpecError(f"'{arg}' in `{e.text}` is not aligned in hypothesis '{h.name}'", e.pos,

@@ -142,23 +142,38 @@ def render_variable(name: str, v: dict[str, Any], hyp: str) -> str:
                        for s in v.get("seeds") or [])
     where = f'layer {_e(site.get("layer"))}, {_e(site.get("component") or grid.get("component") or "")}' + \
             ("" if pos is None else f", position {_e(pos)}")
-    return (f'<div class="var"><div class="fig"><h3>{_e(name)}</h3>{fig}<div class="caption">Cells: best-seed IIA on '
-            f'held-out pairs, μ = mean over seeds; outlined: the chosen site.</div></div>'
+    joint = v.get("joint") or {}
+    joint_row = ""
+    caption = "Cells: best-seed IIA on held-out pairs, μ = mean over seeds; outlined: the chosen site."
+    if joint:
+        block = joint.get("block") or [None, None]
+        joint_row = (f'<tr><th>trained jointly</th><td>with {_e(", ".join(x for x in joint.get("group", []) if x != name))}: '
+                     f'one shared basis, its columns {_e(block[0])}..{_e(block[1] - 1 if isinstance(block[1], int) else block[1])} '
+                     f'are {_e(name)}\'s</td></tr>')
+        if (v.get("grid") or {}).get("training") == "separate":
+            caption += " The grid comes from separate per-variable training; the IIA beside it from the joint training."
+    return (f'<div class="var"><div class="fig"><h3>{_e(name)}</h3>{fig}<div class="caption">{caption}</div></div>'
             f'<div class="facts"><table class="kv"><tr><th>intervention</th><td class="mono">{_e(itv.get("kind"))}'
-            f'{"(" + extra + ")" if extra else ""}</td></tr><tr><th>site</th><td>{where}</td></tr></table>'
+            f'{"(" + extra + ")" if extra else ""}</td></tr><tr><th>site</th><td>{where}</td></tr>{joint_row}</table>'
             f'<table style="margin-top:10px"><tr><th></th><th class="num">IIA</th><th class="num">95% CI</th>'
             f'<th class="num">n</th><th></th></tr>{"".join(rows)}</table>'
             f'<p class="meta">{seeds}</p></div></div>')
 
 
 def render_multi(multi: dict[str, Any] | None) -> str:
-    if not multi or not any(multi.get(k) for k in ("cause", "isolate")):
+    if not multi or not any(multi.get(k) for k in ("cause", "isolate", "joint")):
         return ""
     rows = []
-    for metric in ("cause", "isolate"):
+    for metric in ("joint", "cause", "isolate"):
         for key, entry in (multi.get(metric) or {}).items():
             value, c, n = _multi_value(entry)
-            rows.append(f'<tr><td class="mono">{metric}({_e(key.replace(",", ", "))})</td><td class="num">{fmt_value(value)}</td>'
+            note = ""
+            if metric == "joint" and isinstance(entry, dict):
+                site = entry.get("site") or {}
+                note = (f' <span class="sub">every variable interchanged at once, each from its own source; '
+                        f'layer {_e(site.get("layer"))}, mean over seeds {fmt_value(entry.get("mean"))}</span>')
+            rows.append(f'<tr><td class="mono">{metric}({_e(key.replace(",", ", "))}){note}</td>'
+                        f'<td class="num">{fmt_value(value)}</td>'
                         f'<td class="num">{"" if n is None else f"{_e(c)}/{_e(n)}"}</td><td>{_bar(value)}</td></tr>')
     return ('<h4>Several variables at once</h4><table><tr><th>metric</th><th class="num">value</th>'
             f'<th class="num">correct/n</th><th></th></tr>{"".join(rows)}</table>')

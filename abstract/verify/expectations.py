@@ -23,6 +23,8 @@ def measured_counts(expectation: ast.Expectation, result: dict[str, Any]) -> tup
     multi = result.get("multi") or {}
     table = multi.get(expectation.metric) or {}
     key = ",".join(expectation.args)
+    if expectation.metric == "joint":  # a group is one set of variables, in whatever order
+        key = next((k for k in table if set(k.split(",")) == set(expectation.args)), key)
     entry = table.get(key)
     if entry is None:
         return None
@@ -38,8 +40,12 @@ def judge_expectations(hypothesis: ast.HypothesisDecl, result: dict[str, Any],
                 "confidence": confidence, "location": str(e.pos)}
         counts = measured_counts(e, result)
         if counts is None:
+            reason = f"{e.metric}({', '.join(e.args)}) was not measured"
+            if e.metric == "joint":
+                reason += (": it needs `train ... joint true` and exactly these variables aligned via das/lowrank "
+                           "at one explicit site")
             verdicts.append({**base, "value": None, "correct": 0, "n": 0, "ci_low": None, "ci_high": None,
-                             "passed": False, "reason": f"{e.metric}({', '.join(e.args)}) was not measured"})
+                             "passed": False, "reason": reason})
             continue
         correct, n = counts
         label = "IIA" if e.metric == "iia" else f"{e.metric}({', '.join(e.args)})"

@@ -69,10 +69,17 @@ def _expectation_case(suite: ET.Element, stem: str, h: dict[str, Any], e: dict[s
     if e.get("metric") == "iia" and e.get("args"):
         var = (h.get("variables") or {}).get(e["args"][0]) or {}
         site = var.get("site") or {}
-        items += [("site", f"layer {site.get('layer')} {site.get('component') or ''} {site.get('position') or ''}".strip()
+        pos = site.get("position")
+        items += [("site", f"layer {site.get('layer')} {site.get('component') or ''} {'' if pos is None else pos}".strip()
                    if site else None),
                   ("iia_mean_over_seeds", (var.get("iia") or {}).get("mean"))]
         items += [(f"control.{k}", fmt_value((c or {}).get("iia"), 4)) for k, c in (var.get("controls") or {}).items()]
+        joint = var.get("joint") or {}
+        if joint:
+            key = ",".join(joint.get("group") or [])
+            j = ((h.get("multi") or {}).get("joint") or {}).get(key) or {}
+            items += [("joint.group", key), ("joint.block", joint.get("block")),
+                      ("joint.iia_all_interchanged", fmt_value(j.get("value"), 4))]
     _props(case, items)
     if not e.get("passed"):
         fail = ET.SubElement(case, "failure", message=str(e.get("reason") or "expectation not met"), type="expectation")

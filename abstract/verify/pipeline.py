@@ -48,8 +48,9 @@ def model_summaries(spec: Spec) -> dict[str, Any]:
 
 
 def network_source_fingerprint(spec: Spec, network_name: str) -> str:
-    """A cheap stand-in for the network's identity, known before anything is loaded:
-    the builder file's content for torch networks, config and weight-file stamps for local HF folders."""
+    """The network's declaration and source: the builder file's content for torch networks
+    (its encoder lives there too), config and weight-file stamps for local HF folders.
+    Combined with the loaded weights' fingerprint in the cache key."""
     decl = spec.networks[network_name]
     h = hashlib.sha256(repr((decl.kind, decl.source, decl.options)).encode())
     if decl.kind == "torch":
@@ -67,14 +68,38 @@ def network_source_fingerprint(spec: Spec, network_name: str) -> str:
     return h.hexdigest()[:16]
 
 
+def error_entry(err: BaseException, hypothesis: str | None = None, location: str | None = None,
+                source: str | None = None) -> dict[str, Any]:
+    """An "errors" item: a spec error keeps its rendering (file:line:col, the line, a caret)."""
+    if isinstance(err, SpecError):
+        if source is not None:
+            err.with_source(source)
+        return {"hypothesis": hypothesis, "location": err.location() or location, "message": err.render()}
+    prefix = f"hypothesis {hypothesis}: " if hypothesis else ""
+    return {"hypothesis": hypothesis, "location": location, "message": f"{prefix}{type(err).__name__}: {err}"}
+
+
+def error_document(path: str | Path, err: BaseException) -> dict[str, Any]:
+    """The results document of a spec that could not be read at all, so that JSON, JUnit and
+    the report still say what went wrong (exit code 2)."""
+    return {"schema": "abstract.results/1", "spec": {"path": str(path), "sha256": None, "text": None},
+            "run": {**versions(), "cached": False, "seconds": 0.0}, "checks": [], "models": {},
+            "hypotheses": [], "errors": [error_entry(err)], "passed": False}
+
+
 def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device: str | None = None,
                 cache: ResultsCache | None = None, progress: bool = True, seed: int = 0,
                 rlimit: int | None = None, align: bool = True,
                 on_event: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run everything a spec states and return the results document.
 
-    Raises SpecError for problems in the spec itself; failures inside one hypothesis (a
-    network that cannot be loaded, say) are recorded under "errors" and the rest goes on."""
+    Raises SpecError when the spec itself cannot be read (syntax, names, types) or names an
+    unknown hypothesis. Failures inside one hypothesis (a network that cannot be loaded, a
+    site out of range, a crash) are recorded under "errors" and the other hypotheses go on.
+
+    The results cache is keyed by the spec text, the hypothesis, the network's declaration
+    and source *and* the fingerprint of the weights actually loaded, the seed, the device
+    (with its model name) and the versions: the network is loaded (not trained) to check."""
     from ..solver import check_spec
 
     started = time.time()
@@ -99,25 +124,30 @@ def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device
             raise SpecError(f"no hypothesis named {', '.join(sorted(missing))} in {path}",
                             hint="known: " + ", ".join(h.name for h in spec.hypotheses))
     cache = cache if cache is not None else ResultsCache(enabled=False)
+    networks: dict[str, Any] = {}  # name -> LoadedNetwork, or the error loading it raised
     all_cached = bool(selected)
     for h in selected if align else []:
-        key = cache_key(spec=spec.sha256, hypothesis=h.name, network=network_source_fingerprint(spec, h.network),
-                        seed=seed, device=describe_device(device).split(" ")[0], versions=versions())
-        result = cache.get(key)
-        if result is None:
+        try:
+            if h.network not in networks:
+                networks[h.network] = _load(spec, h.network, device)
+            net = networks[h.network]
+            if isinstance(net, BaseException):
+                raise net
+            key = cache_key(spec=spec.sha256, hypothesis=h.name, seed=seed, device=doc["run"]["device"],
+                            network=[network_source_fingerprint(spec, h.network), net.fingerprint],
+                            versions=versions())
+            result = cache.get(key)
+            if result is None:
+                all_cached = False
+                say(f"aligning hypothesis {h.name}")
+                result = _align(spec, h.name, device=device, progress=progress, seed=seed, network=net)
+                cache.put(key, result)
+            else:
+                say(f"hypothesis {h.name}: unchanged, using cached result")
+        except Exception as err:  # one hypothesis's failure must not hide the others
             all_cached = False
-            say(f"aligning hypothesis {h.name}")
-            try:
-                result = _align(spec, h.name, device=device, progress=progress, seed=seed)
-            except SpecError:
-                raise
-            except Exception as err:  # a runtime failure of one hypothesis must not hide the others
-                doc["errors"].append({"hypothesis": h.name, "location": str(h.pos),
-                                      "message": f"hypothesis {h.name}: {type(err).__name__}: {err}"})
-                continue
-            cache.put(key, result)
-        else:
-            say(f"hypothesis {h.name}: unchanged, using cached result")
+            doc["errors"].append(error_entry(err, h.name, str(h.pos), spec.text))
+            continue
         result = dict(result)
         result["expectations"] = judge_expectations(h, result)
         doc["hypotheses"].append(result)
@@ -125,6 +155,17 @@ def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device
     doc["run"]["seconds"] = round(time.time() - started, 2)
     doc["passed"] = passed(doc)
     return doc
+
+
+def _load(spec: Spec, network: str, device: str | None) -> Any:
+    """The loaded network, or the exception loading raised (kept, so each hypothesis on the
+    same network reports it without loading again)."""
+    from ..engine.align import pick_device
+    from ..engine.networks import load_network
+    try:
+        return load_network(spec.networks[network], spec.path, pick_device(device))
+    except Exception as err:
+        return err
 
 
 def _align(spec: Spec, name: str, **kw) -> dict[str, Any]:

@@ -102,6 +102,10 @@ def format_summary(doc: dict[str, Any], *, width: int = 100, unicode: bool | Non
             where = f"L{site.get('layer')}" + (f"@{site['position']}" if site.get("position") is not None else "")
             rows.append([name, where, fmt_value(judged_iia(iia)), iia.get("n", ""), fmt_value(iia.get("mean"))]
                         + [fmt_value(((v.get("controls") or {}).get(k) or {}).get("iia")) for k in ctl_names])
+        for key, j in ((h.get("multi") or {}).get("joint") or {}).items():
+            site = j.get("site") or {}
+            rows.append([f"joint({key.replace(',', ', ')})", f"L{site.get('layer')}", fmt_value(j.get("value")),
+                         j.get("n", ""), fmt_value(j.get("mean"))] + [""] * len(ctl_names))
         if variables:
             out += [clip(x) for x in table(rows, right=(2, 3, 4, *range(5, 5 + len(ctl_names))))]
         erows = []
@@ -113,8 +117,10 @@ def format_summary(doc: dict[str, Any], *, width: int = 100, unicode: bool | Non
             if not e.get("passed"):
                 out += wrap((f"{_short(e['location'])}: " if e.get("location") else "") + str(e.get("reason")))
 
-    for err in errors:
-        out.append(clip(f"  ERROR  {err.get('location') or ''} {err.get('message')}".replace("  ERROR   ", "  ERROR  ")))
+    for err in errors:  # the whole message: a spec error's excerpt and caret are the point
+        first, *rest = str(err.get("message") or "error").splitlines() or ["error"]
+        out.append(f"  ERROR  {first}")
+        out += ["    " + line for line in rest]
 
     out.append("")
     if errors:

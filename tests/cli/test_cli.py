@@ -88,3 +88,28 @@ def test_report_on_unreadable_results_exits_2(tmp_path, capsys):
     bad = tmp_path / "r.json"
     bad.write_text("{not json")
     assert main(["report", str(bad)]) == 2
+
+
+@pytest.mark.parametrize("content", ["{}", "[]", '"x"', "null", '{"schema": "abstract.checks/1", "checks": []}'])
+def test_report_refuses_what_is_not_a_results_document(tmp_path, capsys, content):
+    bad = tmp_path / "r.json"
+    bad.write_text(content)
+    assert main(["report", str(bad), "-o", str(tmp_path / "r.html")]) == 2
+    assert "is not an abstract results document" in capsys.readouterr().err
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_verify_writes_json_and_junit_even_for_an_unreadable_spec(tmp_path, capsys):
+    """CI reads the files: a spec that does not parse must show up there as an error."""
+    import xml.etree.ElementTree as ET
+    broken = _write(tmp_path, SYNTAX_ERROR, "broken.causal")
+    good = _write(tmp_path, GOOD, "good.causal")
+    out_json, out_xml = tmp_path / "r.json", tmp_path / "j.xml"
+    assert main(["verify", good, broken, "--json", str(out_json), "--junit", str(out_xml), "--quiet"]) == 2
+    docs = json.loads(out_json.read_text())["results"]
+    assert [d["spec"]["path"] for d in docs] == [good, broken]
+    assert docs[1]["errors"][0]["location"] == f"{broken}:4:25"
+    suites = ET.parse(out_xml).getroot().findall("testsuite")
+    assert [s.get("name") for s in suites] == ["good", "broken"]
+    error = suites[1].find("testcase/error")
+    assert "unexpected '=='" in error.get("message") and "^" in error.text

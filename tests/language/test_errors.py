@@ -306,6 +306,14 @@ def test_metric_arity_and_unaligned_variable():
     check(errs[1], 9, 29, "'y' in `iia(y) >= 0.5` is not aligned", "aligned variables: x", text=t)
 
 
+def test_joint_needs_two_distinct_variables():
+    t = model("  x = a\n  z = b\n  output y = x + z") + NET + \
+        "hypothesis h : M ~ n {\n  align x to layer 1\n  align z to layer 1\n  expect joint(x) >= 0.5, joint(x, x) >= 0.5\n}\n"
+    errs = errors_of(t)
+    check(errs[0], 11, 10, "joint(...) takes at least 2 variables, got 1", text=t)
+    check(errs[1], 11, 27, "`joint(x, x) >= 0.5` names a variable twice", text=t)
+
+
 def test_unknown_control():
     t = model("  x = a\n  output y = x") + NET + "hypothesis h : M ~ n {\n  align x to layer 1\n  control random_netwrk\n}\n"
     rendered = error_of(t).render()

@@ -32,6 +32,20 @@ hypothesis bad : Eq ~ net {
 """
 
 
+# A real (tiny) network: the pipeline loads it to fingerprint its weights for the cache.
+# It reads its weights from w.pt when that file exists, as a checkpoint loader would.
+NET = """
+import os, torch
+def build():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(16, 4), torch.nn.Linear(4, 2))
+    here = os.path.dirname(__file__)
+    if os.path.exists(os.path.join(here, "w.pt")):
+        net.load_state_dict(torch.load(os.path.join(here, "w.pt")))
+    return net
+"""
+
+
 def fake_result(name: str, correct: int, n: int) -> dict:
     var = {"iia": {"mean": correct / n, "max": correct / n, "best_seed": 0, "correct": correct, "n": n},
            "seeds": [{"seed": 0, "iia": correct / n, "correct": correct, "n": n}],
@@ -43,7 +57,7 @@ def fake_result(name: str, correct: int, n: int) -> dict:
 
 @pytest.fixture
 def spec_file(tmp_path):
-    (tmp_path / "net.py").write_text("def build():\n    raise RuntimeError('not used')\n")
+    (tmp_path / "net.py").write_text(NET)
     path = tmp_path / "eq.causal"
     path.write_text(SPEC)
     return path
@@ -109,3 +123,62 @@ def test_unknown_hypothesis_is_a_spec_error(spec_file, fake_engine):
     from abstract.language import SpecError
     with pytest.raises(SpecError, match="no hypothesis named nope"):
         pipeline.verify_spec(spec_file, hypotheses=["nope"], progress=False)
+
+
+def test_cache_misses_when_the_weights_change_behind_an_unchanged_spec(spec_file, fake_engine, tmp_path):
+    """The builder file and the spec stay the same; the checkpoint it loads changes."""
+    import torch
+    cache = ResultsCache(tmp_path / "cache")
+    pipeline.verify_spec(spec_file, cache=cache, progress=False)
+    pipeline.verify_spec(spec_file, cache=cache, progress=False)
+    assert fake_engine == ["good", "bad"]
+    torch.manual_seed(1)
+    torch.save(torch.nn.Sequential(torch.nn.Linear(16, 4), torch.nn.Linear(4, 2)).state_dict(),
+               spec_file.parent / "w.pt")
+    doc = pipeline.verify_spec(spec_file, cache=cache, progress=False)
+    assert fake_engine == ["good", "bad", "good", "bad"] and doc["run"]["cached"] is False
+
+
+def test_a_network_that_cannot_load_fails_only_its_hypotheses(spec_file, fake_engine):
+    """A missing builder is reported (with the spec line and a caret) for the hypothesis that
+    uses it; a hypothesis on another network still runs."""
+    spec_file.write_text(SPEC.replace('network net = torch "net.py:build"',
+                                      'network net = torch "net.py:build"\nnetwork gone = torch "missing.py:build"')
+                         .replace("hypothesis bad : Eq ~ net", "hypothesis bad : Eq ~ gone"))
+    doc = pipeline.verify_spec(spec_file, progress=False)
+    assert [h["name"] for h in doc["hypotheses"]] == ["good"] and fake_engine == ["good"]
+    (err,) = doc["errors"]
+    assert err["hypothesis"] == "bad" and err["location"].endswith("eq.causal:9:9")
+    assert "cannot find missing.py" in err["message"] and "^" in err["message"]
+    assert pipeline.exit_code(doc) == 2
+
+
+def test_an_unreadable_spec_still_gives_a_document(tmp_path):
+    from abstract.language import SpecError
+    bad = tmp_path / "broken.causal"
+    bad.write_text("model M {\n    input a : 0..3\n    output y = a ==\n}\n")
+    with pytest.raises(SpecError) as info:
+        pipeline.verify_spec(bad, progress=False)
+    doc = pipeline.error_document(bad, info.value)
+    assert pipeline.exit_code(doc) == 2 and doc["passed"] is False
+    assert doc["errors"][0]["location"].startswith(str(bad) + ":4:1")
+    json.dumps(doc)
+
+
+def test_joint_expectation_reads_the_group_in_any_order(spec_file, monkeypatch):
+    spec_file.write_text(SPEC.replace("expect isolate(left, right) >= 0.8",
+                                      "expect isolate(left, right) >= 0.8, joint(right, left) >= 0.9"))
+
+    def joint_result(spec, name, **kw):
+        r = fake_result(name, 970, 1000)
+        r["multi"]["joint"] = {"left,right": {"value": 0.96, "correct": 960, "n": 1000, "mean": 0.95}}
+        return r
+
+    monkeypatch.setattr(pipeline, "_align", joint_result)
+    doc = pipeline.verify_spec(spec_file, hypotheses=["good"], progress=False)
+    e = doc["hypotheses"][0]["expectations"][-1]
+    assert e["metric"] == "joint" and e["n"] == 1000 and e["passed"] is True
+    # trained separately: no joint entry, and the reason says what is missing
+    monkeypatch.setattr(pipeline, "_align", lambda spec, name, **kw: fake_result(name, 970, 1000))
+    e = pipeline.verify_spec(spec_file, hypotheses=["good"], progress=False)["hypotheses"][0]["expectations"][-1]
+    assert e["passed"] is False and "train ... joint true" in e["reason"]

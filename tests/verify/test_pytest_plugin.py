@@ -21,6 +21,9 @@ hypothesis h : Eq ~ net {
 """
 
 
+NET = "import torch\ndef build():\n    return torch.nn.Linear(8, 2)\n"
+
+
 def _fake(correct):
     def align(spec, name, **kw):
         return {"name": name, "variables": {"label": {"iia": {"correct": correct, "n": 1000}}}, "multi": None}
@@ -30,6 +33,7 @@ def _fake(correct):
 def test_spec_items_pass(pytester, monkeypatch):
     monkeypatch.setattr(pipeline, "_align", _fake(990))
     pytester.makefile(".causal", eq=PASSING)
+    pytester.makepyfile(net=NET)
     result = pytester.runpytest_inprocess("--abstract-no-cache", "-v")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*eq.causal::checks PASSED*", "*eq.causal::h PASSED*"])
@@ -38,6 +42,7 @@ def test_spec_items_pass(pytester, monkeypatch):
 def test_failed_expectation_reads_well(pytester, monkeypatch):
     monkeypatch.setattr(pipeline, "_align", _fake(500))
     pytester.makefile(".causal", eq=PASSING)
+    pytester.makepyfile(net=NET)
     result = pytester.runpytest_inprocess("--abstract-no-cache")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*hypothesis h: 1 expectation(s) not met*", "*eq.causal:9:12: expect iia(label) >= 0.9*"])
@@ -49,3 +54,26 @@ def test_failed_assert_and_spec_error(pytester):
     result = pytester.runpytest_inprocess("--abstract-checks-only")
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["*counterexample: a=0*", "*broken.causal:4:1: error: unexpected*"])
+
+
+def test_each_hypothesis_item_aligns_only_its_own(pytester, monkeypatch):
+    """`-k` selects hypotheses; a broken network fails only the hypothesis that uses it."""
+    calls = []
+
+    def align(spec, name, **kw):
+        calls.append(name)
+        return _fake(990)(spec, name)
+
+    monkeypatch.setattr(pipeline, "_align", align)
+    text = PASSING.replace('network net = torch "net.py:build"',
+                           'network net = torch "net.py:build"\nnetwork gone = torch "gone.py:build"')
+    text += "hypothesis h2 : Eq ~ gone {\n    align label to layer 0 via full\n}\n"
+    pytester.makefile(".causal", two=text)
+    pytester.makepyfile(net=NET)
+    result = pytester.runpytest_inprocess("--abstract-no-cache", "-k", "not checks and not h2")
+    result.assert_outcomes(passed=1, deselected=2)
+    assert calls == ["h"]
+    result = pytester.runpytest_inprocess("--abstract-no-cache")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*two.causal:*: error: cannot find gone.py*"])
+    assert calls == ["h", "h"]

@@ -35,6 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as err:  # an output file that cannot be written, a folder that is a file ...
+        where = f" {err.filename}" if err.filename else ""
+        print(f"error: cannot write{where}: {err.strerror or err}", file=sys.stderr)
+        return 2
     except Exception:  # a bug in abstract, not in the user's spec: say so, with the traceback
         import traceback
         traceback.print_exc()
@@ -50,7 +54,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check", help="parse specs and prove their symbolic properties with z3 (no network needed)")
     c.add_argument("files", nargs="+", metavar="FILE")
-    c.add_argument("--rlimit", type=int, default=None, help="z3 resource limit per query (bounds 'unknown')")
+    c.add_argument("--rlimit", type=_positive_int, default=None, help="z3 resource limit per query (bounds 'unknown')")
     c.add_argument("--json", metavar="FILE", help="write the check results as JSON")
     c.set_defaults(func=cmd_check)
 
@@ -72,6 +76,16 @@ def _build_parser() -> argparse.ArgumentParser:
     d.add_argument("--device", default=None)
     d.set_defaults(func=cmd_demo)
     return p
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
 
 
 def _add_run_options(v: argparse.ArgumentParser) -> None:
@@ -102,6 +116,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         results = check_spec(spec, **({"rlimit": args.rlimit} if args.rlimit else {}))
         everything += [{"file": file, **r.to_json()} for r in results]
         print(file)
+        if not spec.models:
+            print(f"warning: {file} declares no model: nothing to check", file=sys.stderr)
         print(format_checks([r.to_json() for r in results]))
         if any(not r.ok for r in results):
             worst = max(worst, 1)

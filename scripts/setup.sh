@@ -9,7 +9,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 if ! .venv/bin/python -c "import torch, abstract, pytest, hypothesis" >/dev/null 2>&1; then
     .venv/bin/python -m pip install -q --upgrade pip
-    # torch first, pinned: this version is a CPU wheel; an unpinned torch pulls a multi-GB CUDA build.
-    .venv/bin/python -m pip install -q torch==2.13.0
+    # torch first, pinned: on this project's machines torch==2.13.0 resolves to a CPU wheel kept on
+    # local disk; an unpinned torch would pull a multi-GB CUDA build. Elsewhere, install any torch
+    # build you like first (pyproject's range accepts it) and this step leaves it alone.
+    .venv/bin/python -c "import torch" >/dev/null 2>&1 || .venv/bin/python -m pip install -q torch==2.13.0
     .venv/bin/python -m pip install -q -e ".[test]"
 fi

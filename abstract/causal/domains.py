@@ -6,6 +6,7 @@ when a network's output is read as one of these values.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Iterator, Union
 
@@ -55,7 +56,7 @@ class Domain:
 
     def values(self) -> tuple[Value, ...]:
         if self.kind == "int":
-            return tuple(range(self.low, self.high + 1))
+            return _int_values(self.low, self.high)
         if self.kind == "bool":
             return (False, True)
         return self.members
@@ -92,6 +93,12 @@ class Domain:
 
     def describe(self) -> str:
         return f"{self.name} = {self}" if self.name and self.kind != "bool" else str(self)
+
+
+@functools.lru_cache(maxsize=256)
+def _int_values(low: int, high: int) -> tuple[int, ...]:
+    """Built once per range: sampling draws from the values thousands of times."""
+    return tuple(range(low, high + 1))
 
 
 @dataclass(frozen=True)

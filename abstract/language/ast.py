@@ -136,6 +136,12 @@ class TableDecl:
     entries: tuple[tuple[tuple[Literal, ...], Literal], ...]
     default: Literal | None = None
     pos: Pos = field(default=NOWHERE, compare=False)
+    entry_pos: tuple[Pos, ...] = field(default=(), compare=False)  # one per entry, for errors
+    default_pos: Pos = field(default=NOWHERE, compare=False)
+
+    def where(self, i: int) -> Pos:
+        """Where entry ``i`` is written (the table's name when not known)."""
+        return self.entry_pos[i] if i < len(self.entry_pos) else self.pos
 
 
 @dataclass(frozen=True)
@@ -144,6 +150,7 @@ class Assert:
     model: str | None = None  # None: the enclosing (or most recent) model
     text: str = ""
     pos: Pos = field(default=NOWHERE, compare=False)
+    model_pos: Pos = field(default=NOWHERE, compare=False)  # where `assert Model:` names it
 
 
 @dataclass(frozen=True)
@@ -151,6 +158,8 @@ class Equivalent:
     left: str
     right: str
     pos: Pos = field(default=NOWHERE, compare=False)
+    left_pos: Pos = field(default=NOWHERE, compare=False)
+    right_pos: Pos = field(default=NOWHERE, compare=False)
 
 
 @dataclass(frozen=True)
@@ -240,6 +249,7 @@ class HypothesisDecl:
     pos: Pos = field(default=NOWHERE, compare=False)
     model_pos: Pos = field(default=NOWHERE, compare=False)
     network_pos: Pos = field(default=NOWHERE, compare=False)
+    control_pos: tuple[Pos, ...] = field(default=(), compare=False)  # one per control
 
 
 @dataclass(frozen=True)

@@ -66,11 +66,18 @@ def compile_spec(spec: ast.SpecFile) -> Spec:
             errors.append(err)
     for a in spec.asserts:
         if a.model not in first_pos:
-            errors.append(_unknown("model", a.model or "?", a.pos, first_pos))
+            errors.append(_unknown("model", a.model or "?", a.model_pos if a.model_pos != ast.NOWHERE else a.pos,
+                                   first_pos))
     for eq in spec.equivalences:
-        for name in (eq.left, eq.right):
+        for name, pos in ((eq.left, eq.left_pos), (eq.right, eq.right_pos)):
             if name not in first_pos:
-                errors.append(_unknown("model", name, eq.pos, first_pos))
+                errors.append(_unknown("model", name, pos if pos != ast.NOWHERE else eq.pos, first_pos))
+        if eq.left in models and eq.right in models:
+            mismatch = interface_mismatch(models[eq.left], models[eq.right])
+            if mismatch:
+                errors.append(SpecError(f"`equivalent {eq.left}, {eq.right}` compares models with different "
+                                        f"interfaces: {mismatch}", eq.pos,
+                                        hint="equivalence needs the same inputs (names and domains) and outputs"))
     networks: dict[str, ast.NetworkDecl] = {}
     for net in spec.networks:
         if net.name in networks:
@@ -90,12 +97,28 @@ def compile_spec(spec: ast.SpecFile) -> Spec:
     if errors:
         for e in errors:
             e.with_source(spec.text)
+        errors.sort(key=lambda e: (e.pos.line, e.pos.column) if e.pos else (0, 0))  # in reading order
         raise errors[0] if len(errors) == 1 else SpecErrors(errors)
     return Spec(spec.path, spec.text, models, spec.equivalences, networks, spec.hypotheses)
 
 
 KNOWN_METRICS = {"iia": (1, 1), "cause": (1, 1), "isolate": (2, 2), "joint": (2, 64)}  # (fewest, most) variables
 KNOWN_CONTROLS = ("random_network", "random_rotation")
+
+
+def interface_mismatch(a: CausalModel, b: CausalModel) -> str | None:
+    """How two models' inputs or outputs differ (None when they match), for `equivalent`."""
+    ins_a = {n: str(a.domain(n)) for n in a.inputs}
+    ins_b = {n: str(b.domain(n)) for n in b.inputs}
+    if ins_a != ins_b:
+        fmt = lambda ins: ", ".join(f"{n}: {d}" for n, d in ins.items()) or "none"  # noqa: E731
+        return f"{a.name} has inputs {fmt(ins_a)}; {b.name} has {fmt(ins_b)}"
+    if set(a.outputs) != set(b.outputs):
+        return f"{a.name} has outputs {', '.join(a.outputs)}; {b.name} has {', '.join(b.outputs)}"
+    for o in a.outputs:
+        if a.domain(o).type.kind != b.domain(o).type.kind:
+            return f"output {o} is {a.domain(o).type} in {a.name} but {b.domain(o).type} in {b.name}"
+    return None
 
 
 def _check_hypothesis(h: ast.HypothesisDecl, models: dict[str, CausalModel], model_pos: dict,
@@ -109,10 +132,11 @@ def _check_hypothesis(h: ast.HypothesisDecl, models: dict[str, CausalModel], mod
     model = models.get(h.model)
     if model is None:  # the model itself had errors, already reported
         return errors
-    aligned = set()
+    aligned, rejected = set(), set()
     for a in h.aligns:
         if a.variable not in model.variables:
             errors.append(_unknown(f"variable of model {model.name}", a.variable, a.pos, model.variables))
+            rejected.add(a.variable)
         elif a.variable in aligned:
             errors.append(SpecError(f"variable '{a.variable}' is aligned twice", a.pos))
         aligned.add(a.variable)
@@ -131,14 +155,16 @@ def _check_hypothesis(h: ast.HypothesisDecl, models: dict[str, CausalModel], mod
         if len(set(e.args)) < len(e.args):
             errors.append(SpecError(f"`{e.text}` names a variable twice", e.pos))
         for arg in e.args:
+            if arg in rejected:  # already reported at its align line
+                continue
             if arg not in aligned:
                 errors.append(SpecError(f"'{arg}' in `{e.text}` is not aligned in hypothesis '{h.name}'", e.pos,
-                                        hint=f"aligned variables: {', '.join(sorted(aligned)) or 'none'}"))
+                                        hint=f"aligned variables: {', '.join(sorted(aligned - rejected)) or 'none'}"))
         if not 0.0 <= e.threshold <= 1.0:
             errors.append(SpecError(f"threshold {e.threshold} is not between 0 and 1", e.pos))
-    for c in h.controls:
+    for i, c in enumerate(h.controls):
         if c not in KNOWN_CONTROLS:
-            errors.append(_unknown("control", c, h.pos, KNOWN_CONTROLS))
+            errors.append(_unknown("control", c, h.control_pos[i] if i < len(h.control_pos) else h.pos, KNOWN_CONTROLS))
     return errors
 
 
@@ -311,20 +337,21 @@ class _ModelCompiler:
             self.fail(f"table '{t.name}' is defined twice or shadows a built-in", t.pos)
             return
         entries: dict[tuple, Value] = {}
-        for key, value in t.entries:
+        for i, (key, value) in enumerate(t.entries):
             if len(key) != len(keys):
-                self.fail(f"table '{t.name}' takes {len(keys)} key(s), an entry has {len(key)}", t.pos)
+                self.fail(f"table '{t.name}' takes {len(keys)} key(s), an entry has {len(key)}", t.where(i))
                 return
             for k, dom in zip(key, keys):
                 if k not in dom:
-                    self.fail(f"table '{t.name}': key {k!r} is not in the key domain {dom}", t.pos)
+                    self.fail(f"table '{t.name}': key {k!r} is not in the key domain {dom}", t.where(i))
                     return
             if value not in value_dom:
-                self.fail(f"table '{t.name}': value {value!r} is not in the value domain {value_dom}", t.pos)
+                self.fail(f"table '{t.name}': value {value!r} is not in the value domain {value_dom}", t.where(i))
                 return
             entries[tuple(key)] = value
         if t.default is not None and t.default not in value_dom:
-            self.fail(f"table '{t.name}': default {t.default!r} is not in the value domain {value_dom}", t.pos)
+            self.fail(f"table '{t.name}': default {t.default!r} is not in the value domain {value_dom}",
+                      t.default_pos if t.default_pos != ast.NOWHERE else t.pos)
             return
         self.tables[t.name] = Table(t.name, tuple(keys), value_dom, entries, t.default, t.pos)
 

@@ -2,6 +2,7 @@
 `ast` dataclasses with positions and Lark's exceptions into `SpecError`s a person can read."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 
@@ -16,14 +17,14 @@ GRAMMAR_PATH = Path(__file__).resolve().parents[2] / "grammar" / "causal.lark"
 # How terminals are named in "expected ..." messages.
 _FRIENDLY = {
     "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": 'a string "..."',
-    "COMP_OP": "a comparison (==, !=, <, <=, >, >=)", "ADD_OP": "'+' or '-'", "MUL_OP": "'*', '//' or '%'",
+    "COMP_OP": "a comparison (==, !=, <, <=, >, >=)", "ADD_OP": "'+'", "MINUS": "'-'", "MUL_OP": "'//' or '%'", "STAR": "'*'",
     "$END": "end of file",
 }
 
 
 @functools.lru_cache(maxsize=1)
 def _parser() -> Lark:
-    return Lark(GRAMMAR_PATH.read_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    return Lark(GRAMMAR_PATH.read_text(), parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=True)
 
 
 def parse_text(text: str, path: str = "<string>") -> ast.SpecFile:
@@ -32,6 +33,7 @@ def parse_text(text: str, path: str = "<string>") -> ast.SpecFile:
         tree = _parser().parse(text)
     except UnexpectedInput as err:
         raise _syntax_error(err, text, path) from None
+    _check_depth(tree, path, text)
     try:
         items = _ToAst(path, text).transform(tree)
     except VisitError as err:  # an error raised inside a transformer callback
@@ -41,11 +43,27 @@ def parse_text(text: str, path: str = "<string>") -> ast.SpecFile:
     return _collect(items, path, text)
 
 
+MAX_DEPTH = 300  # syntax-tree levels: a 250-term sum or 250 nested ifs; the recursive passes stay bounded
+
+
+def _check_depth(tree, path: str, text: str) -> None:
+    """Reject absurdly deep expressions up front (iteratively), so that no later recursive
+    pass (tree -> ast, types, z3, evaluation) dies with a RecursionError."""
+    stack = [(tree, 1, tree)]
+    while stack:
+        node, depth, statement = stack.pop()
+        if depth > MAX_DEPTH:
+            meta = statement.meta  # point at the statement, not at its innermost term
+            raise SpecError(f"expression nested more than {MAX_DEPTH} levels deep", ast.Pos(path, meta.line, meta.column),
+                            source=text, hint="split it into intermediate variables")
+        stack.extend((c, depth + 1, c if depth < 3 else statement) for c in node.children if hasattr(c, "children"))
+
+
 def parse_file(path: str | Path) -> ast.SpecFile:
     """Read and parse a spec file; unreadable files are a `SpecError` too."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")  # a byte-order mark some editors write is not content
     except FileNotFoundError:
         raise SpecError(f"no such spec file: {path}") from None
     except (OSError, UnicodeDecodeError) as err:
@@ -64,7 +82,7 @@ def _collect(items: list, path: str, text: str) -> ast.SpecFile:
             if last_model is None:
                 raise SpecError("this assert comes before any model, so it is not clear which model it is about",
                                 item.pos, source=text, hint="write `assert ModelName: ...` or move it after the model")
-            item = ast.Assert(item.expr, last_model, item.text, item.pos)
+            item = dataclasses.replace(item, model=last_model)
         kinds[type(item)].append(item)
     return ast.SpecFile(path=path, text=text, models=tuple(kinds[ast.ModelDecl]), asserts=tuple(kinds[ast.Assert]),
                         equivalences=tuple(kinds[ast.Equivalent]), networks=tuple(kinds[ast.NetworkDecl]),
@@ -85,11 +103,43 @@ def _describe_terminal(name: str) -> str:
     return name.lower()
 
 
+_EXPR_WORDS = ("'and'", "'or'", "'then'", "'else'", "'not'", "'if'")
+
+
 def _expected_list(names) -> str:
-    described = sorted({_describe_terminal(n) for n in names})
-    if len(described) > 8:
-        described = described[:8] + ["..."]
-    return ", ".join(described)
+    """What could have come instead, most telling first: operators and expression words
+    before the keywords that start a new statement; at most 12."""
+    described = {_describe_terminal(n) for n in names}
+
+    def rank(d: str) -> tuple:
+        word = d.strip("'").isalpha()
+        return (d in ("a name", "an integer", "a number") and 1 or 0, word and d not in _EXPR_WORDS, d)
+
+    ordered = sorted(described, key=rank)
+    if len(ordered) > 12:
+        ordered = ordered[:12] + ["..."]
+    return ", ".join(ordered)
+
+
+def _is_keyword(tok: Token) -> bool:
+    return tok.type != "NAME" and str(tok).isidentifier()
+
+
+def _hint(tok: Token, expected: set) -> str | None:
+    """The likely mistake behind an unexpected token, where one is common enough to name."""
+    value = str(tok)
+    operand = {"INT", "NAME"} <= expected  # an expression operand was due
+    if value == "if" and operand:
+        return "an if-expression inside a larger expression needs parentheses: (if c then x else y)"
+    if value == "not" and operand:
+        return "`not` binds more loosely than comparisons: put it in parentheses, e.g. a == (not b)"
+    if _is_keyword(tok) and "NAME" in expected:
+        return f"'{value}' is a keyword and cannot be used as a name"
+    if tok.type == "COMP_OP" and "COMP_OP" not in expected:
+        return "comparisons do not chain: write (a == b) == c, or a == b and b == c"
+    if value == "=" and "EQUAL" not in expected:
+        return "use '==' to compare; '=' only defines a variable"
+    return None
 
 
 def _syntax_error(err: UnexpectedInput, text: str, path: str) -> SpecError:
@@ -107,13 +157,16 @@ def _syntax_error(err: UnexpectedInput, text: str, path: str) -> SpecError:
         expected = _expected_list(err.allowed) if err.allowed else None
         msg = f"unexpected character {ch!r}" + (f"; expected {expected}" if expected else "")
         hint = "strings use double quotes" if ch == "'" else None
+        if ch == "\ufeff":
+            hint = "the file starts with a byte-order mark: save it as UTF-8 without BOM"
         return SpecError(msg, pos, source=text, hint=hint)
     assert isinstance(err, UnexpectedToken)
     tok = err.token
     width = len(str(tok)) or 1
     pos = ast.Pos(path, line, column, line, column + width)
     expected = _expected_list(err.expected)
-    return SpecError(f"unexpected {_token_text(tok)}; expected {expected}", pos, source=text)
+    return SpecError(f"unexpected {_token_text(tok)}; expected {expected}", pos, source=text,
+                     hint=_hint(tok, set(err.expected)))
 
 
 def _token_text(tok: Token) -> str:
@@ -164,10 +217,10 @@ class _ToAst(Transformer):
         return ast.NamedDomain(str(c[0]), self._p(meta))
 
     def int_literal(self, meta, c):
-        return int(c[0])
+        return _int(c[0], self.path)
 
-    def negative_int(self, meta, c):
-        return -int(c[0])
+    def negative_int(self, meta, c):  # c: [MINUS, INT]
+        return -_int(c[-1], self.path)
 
     def true(self, meta, c):
         return True
@@ -216,7 +269,7 @@ class _ToAst(Transformer):
 
     def table_decl(self, meta, c):
         name, keys, value_domain, *entries = c
-        rows, default, seen = [], None, {}
+        rows, default, seen, where, default_pos = [], None, {}, [], ast.NOWHERE
         for entry in entries:
             if entry is None:
                 continue
@@ -224,14 +277,16 @@ class _ToAst(Transformer):
             if key is None:
                 if default is not None:
                     raise SpecError(f"table '{name}' has two default entries '_'", pos)
-                default = value
+                default, default_pos = value, pos
                 continue
             if key in seen:
                 raise SpecError(f"table '{name}' lists the key {_fmt_key(key)} twice", pos,
                                 notes=(("first listed here", seen[key]),))
             seen[key] = pos
             rows.append((key, value))
-        return ast.TableDecl(str(name), keys, value_domain, tuple(rows), default, _tok_pos(self.path, name))
+            where.append(pos)
+        return ast.TableDecl(str(name), keys, value_domain, tuple(rows), default, _tok_pos(self.path, name),
+                             tuple(where), default_pos)
 
     def model(self, meta, c):
         name, *stmts = c
@@ -243,7 +298,7 @@ class _ToAst(Transformer):
             if isinstance(s, ast.Assert) and s.model is not None and s.model != str(name):
                 raise SpecError(f"an assert inside model '{name}' cannot name model '{s.model}'", s.pos)
             if isinstance(s, ast.Assert):
-                s = ast.Assert(s.expr, str(name), s.text, s.pos)
+                s = dataclasses.replace(s, model=str(name))
             groups[type(s)].append(s)
         return ast.ModelDecl(str(name), tuple(groups[ast.DomainDecl]), tuple(groups[ast.InputDecl]),
                              tuple(groups[ast.VarDecl]), tuple(groups[ast.TableDecl]), tuple(groups[ast.Assert]),
@@ -256,14 +311,15 @@ class _ToAst(Transformer):
         text = text[len("assert"):].strip()
         if model is not None:
             text = text[len(str(model)):].lstrip()[1:].strip()
-        return ast.Assert(expr, str(model) if model is not None else None, text, self._p(meta))
+        return ast.Assert(expr, str(model) if model is not None else None, text, self._p(meta),
+                          _tok_pos(self.path, model) if model is not None else ast.NOWHERE)
 
     def equivalent_stmt(self, meta, c):
-        return ast.Equivalent(str(c[0]), str(c[1]), self._p(meta))
+        return ast.Equivalent(str(c[0]), str(c[1]), self._p(meta), _tok_pos(self.path, c[0]), _tok_pos(self.path, c[1]))
 
     # -- expressions
     def number(self, meta, c):
-        return ast.Num(int(c[0]), self._p(meta))
+        return ast.Num(_int(c[0], self.path), self._p(meta))
 
     def bool_true(self, meta, c):
         return ast.BoolLit(True, self._p(meta))
@@ -274,10 +330,11 @@ class _ToAst(Transformer):
     def name(self, meta, c):
         return ast.Name(str(c[0]), self._p(meta))
 
-    def negate(self, meta, c):
-        if isinstance(c[0], ast.Num):
-            return ast.Num(-c[0].value, self._p(meta))
-        return ast.Unary("-", c[0], self._p(meta))
+    def negate(self, meta, c):  # c: [MINUS, operand]
+        operand = c[-1]
+        if isinstance(operand, ast.Num):
+            return ast.Num(-operand.value, self._p(meta))
+        return ast.Unary("-", operand, self._p(meta))
 
     def not_op(self, meta, c):
         return ast.Unary("not", c[0], self._p(meta))
@@ -303,16 +360,16 @@ class _ToAst(Transformer):
     # -- values and options
     def number_value(self, meta, c):
         tok = c[0]
-        return float(tok) if tok.type == "FLOAT" else int(tok)
+        return float(tok) if tok.type == "FLOAT" else _int(tok, self.path)
 
-    def negative_float(self, meta, c):
-        return -float(c[0])
+    def negative_float(self, meta, c):  # c: [MINUS, FLOAT]
+        return -float(c[-1])
 
     def range_value(self, meta, c):
         return ast.Range(c[0], c[1])
 
     def string_value(self, meta, c):
-        return _unquote(str(c[0]))
+        return _unquote(c[0], self.path)
 
     def name_value(self, meta, c):
         return str(c[0])
@@ -357,7 +414,7 @@ class _ToAst(Transformer):
     # -- networks and hypotheses
     def network(self, meta, c):
         name, kind, source, options = c
-        return ast.NetworkDecl(str(name), str(kind), _unquote(str(source)), options or (), _tok_pos(self.path, name))
+        return ast.NetworkDecl(str(name), str(kind), _unquote(source, self.path), options or (), _tok_pos(self.path, name))
 
     def align_stmt(self, meta, c):
         var, site, intervention = c
@@ -382,7 +439,7 @@ class _ToAst(Transformer):
         return ("expect", tuple(c))
 
     def control_stmt(self, meta, c):
-        return ("control", tuple(str(n) for n in c))
+        return ("control", tuple(c))
 
     def hypothesis(self, meta, c):
         name, model, network, *stmts = c
@@ -395,15 +452,42 @@ class _ToAst(Transformer):
                 parts[kind].append(value)
             else:
                 parts[kind].extend(value)
+        controls = parts["control"]
         return ast.HypothesisDecl(str(name), str(model), str(network), tuple(parts["align"]), tuple(parts["search"]),
                                   tuple(parts["train"]), tuple(parts["data"]), tuple(parts["expect"]),
-                                  tuple(parts["control"]), _tok_pos(self.path, name), _tok_pos(self.path, model),
-                                  _tok_pos(self.path, network))
+                                  tuple(str(c) for c in controls), _tok_pos(self.path, name), _tok_pos(self.path, model),
+                                  _tok_pos(self.path, network), tuple(_tok_pos(self.path, c) for c in controls))
 
 
-def _unquote(s: str) -> str:
-    body = s[1:-1]
-    return body.encode("utf-8").decode("unicode_escape") if "\\" in body else body
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
+MAX_INT_DIGITS = 18  # any integer a spec needs; longer literals are a typo (and slow z3 down)
+
+
+def _unquote(tok: Token, path: str) -> str:
+    r"""A string literal's text. Escapes: \" \\ \n \t; any other is an error, not a guess."""
+    body, out, i = str(tok)[1:-1], [], 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\":
+            nxt = body[i + 1] if i + 1 < len(body) else ""
+            if nxt not in _ESCAPES:
+                col = tok.column + 1 + i
+                raise SpecError(f"unknown escape '\\{nxt}' in a string", ast.Pos(path, tok.line, col, tok.line, col + 2),
+                                hint='escapes are \\" \\\\ \\n \\t; write \\\\ for a backslash (or use /)')
+            out.append(_ESCAPES[nxt])
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def _int(tok: Token, path: str) -> int:
+    """An integer literal; absurdly long ones are a spec error, not a crash."""
+    if len(str(tok)) > MAX_INT_DIGITS:
+        raise SpecError(f"integer literal with {len(str(tok))} digits is too large (at most {MAX_INT_DIGITS})",
+                        _tok_pos(path, tok))
+    return int(tok)
 
 
 def _fmt_key(key: tuple) -> str:

@@ -113,3 +113,16 @@ def test_verify_writes_json_and_junit_even_for_an_unreadable_spec(tmp_path, caps
     assert [s.get("name") for s in suites] == ["good", "broken"]
     error = suites[1].find("testcase/error")
     assert "unexpected '=='" in error.get("message") and "^" in error.text
+
+
+def test_unwritable_output_is_a_clean_error(tmp_path, capsys):
+    assert main(["check", _write(tmp_path, GOOD), "--json", "/dev/null/x.json"]) == 2
+    err = capsys.readouterr().err
+    assert "error: cannot write" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "lots"])
+def test_rlimit_must_be_a_positive_integer(tmp_path, capsys, value):
+    with pytest.raises(SystemExit) as info:
+        main(["check", "--rlimit", value, _write(tmp_path, GOOD)])
+    assert info.value.code == 2 and "expected a positive integer" in capsys.readouterr().err

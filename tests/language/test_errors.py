@@ -226,19 +226,19 @@ def test_table_key_outside_domain():
     t = model("  table T : 0..3 -> 0..3 { 7: 1 }\n  output y = T(a)")
     errs = errors_of(t)
     assert len(errs) == 1, "a broken table is not reported again where it is used"
-    check(errs[0], 3, 9, "table 'T': key 7 is not in the key domain 0..3", text=t)
+    check(errs[0], 3, 28, "table 'T': key 7 is not in the key domain 0..3", text=t)
 
 
 def test_table_value_outside_domain():
     t = model("  table T : 0..3 -> bool { 1: 2 }\n  output y = T(a)")
     errs = errors_of(t)
     assert len(errs) == 1
-    check(errs[0], 3, 9, "table 'T': value 2 is not in the value domain bool", text=t)
+    check(errs[0], 3, 28, "table 'T': value 2 is not in the value domain bool", text=t)  # at the entry
 
 
 def test_table_default_outside_domain():
     t = model("  table T : 0..3 -> 0..1 { 1: 0, _: 5 }\n  output y = T(a)")
-    check(error_of(t), 3, 9, "default 5 is not in the value domain 0..1", text=t)
+    check(error_of(t), 3, 34, "default 5 is not in the value domain 0..1", text=t)
 
 
 def test_duplicate_table_key():
@@ -249,7 +249,7 @@ def test_duplicate_table_key():
 
 def test_table_entry_with_wrong_key_count():
     t = model("  table T : 0..3, 0..3 -> 0..3 { 1: 2 }\n  output y = T(a, b)")
-    check(error_of(t), 3, 9, "table 'T' takes 2 key(s), an entry has 1", text=t)
+    check(error_of(t), 3, 34, "table 'T' takes 2 key(s), an entry has 1", text=t)
 
 
 def test_model_without_output():
@@ -265,7 +265,7 @@ def test_assert_before_any_model():
 
 def test_unknown_model_in_assert():
     t = model("  output y = a") + "assert N: y == a\n"
-    check(error_of(t), 5, 1, "unknown model 'N'", text=t)
+    check(error_of(t), 5, 8, "unknown model 'N'", text=t)  # at the name
 
 
 def test_assert_in_a_model_naming_another():
@@ -275,7 +275,7 @@ def test_assert_in_a_model_naming_another():
 
 def test_unknown_model_in_equivalent():
     t = model("  output y = a") + "equivalent M, MM\n"
-    check(error_of(t), 5, 1, "unknown model 'MM'", "did you mean 'M'?", text=t)
+    check(error_of(t), 5, 15, "unknown model 'MM'", "did you mean 'M'?", text=t)
 
 
 def test_unknown_model_in_hypothesis():
@@ -318,7 +318,7 @@ def test_unknown_control():
     t = model("  x = a\n  output y = x") + NET + "hypothesis h : M ~ n {\n  align x to layer 1\n  control random_netwrk\n}\n"
     rendered = error_of(t).render()
     assert "unknown control 'random_netwrk'" in rendered and "did you mean 'random_network'?" in rendered
-    assert rendered.startswith(f"{FILE}:7:")  # the hypothesis it belongs to
+    assert rendered.startswith(f"{FILE}:9:11:")  # the control's own name
 
 
 def test_threshold_outside_unit_interval():
@@ -372,7 +372,7 @@ def test_independent_errors_are_reported_together():
     check(errs[0], 3, 11, "'+' needs ints", text=t)
     check(errs[1], 4, 7, "unknown name 'bb'", "did you mean 'b'?", text=t)
     check(errs[2], 9, 17, "condition of if-then-else must be a bool", text=t)
-    check(errs[3], 11, 1, "unknown model 'Q'", text=t)
+    check(errs[3], 11, 15, "unknown model 'Q'", text=t)
     rendered = err.render()
     assert rendered.count(": error: ") == 4
     assert str(err) == rendered
@@ -383,3 +383,69 @@ def test_an_error_does_not_cascade_to_its_users():
     t = model("  x = a + true\n  output y = x + 1")
     errs = errors_of(t)
     assert len(errs) == 1 and "'+' needs ints" in errs[0].message
+
+
+def test_equivalent_models_must_share_an_interface():
+    t = model("  output y = a") + "model N {\n  input a : 0..4\n  output y = a\n}\nequivalent M, N\n"
+    check(error_of(t), 9, 1, "`equivalent M, N` compares models with different interfaces",
+          "M has inputs a: 0..3, b: 0..3; N has a: 0..4", text=t)
+
+
+def test_errors_come_in_reading_order_and_a_bad_align_is_not_offered_as_aligned():
+    t = model("  x = a\n  output y = x") + NET + \
+        "hypothesis h : M ~ n {\n  align q to layer 1\n  align x to layer 1\n  expect iia(q) >= 0.5, iia(y) >= 0.5\n}\n" + \
+        "assert Z: y == 1\n"
+    errs = errors_of(t)
+    assert [e.pos.line for e in errs] == sorted(e.pos.line for e in errs)
+    unaligned = next(e for e in errs if "'y' in" in e.message)
+    assert unaligned.hint == "aligned variables: x"
+    assert not any("'q' in" in e.message for e in errs)  # reported once, at its align line
+
+
+# ----------------------------------------------------------------- keywords, literals, limits
+@pytest.mark.parametrize("body, col, hint", [
+    ("  output if = a", 10, "'if' is a keyword and cannot be used as a name"),
+    ("  data = a\n  output y = a", 3, "'data' is a keyword and cannot be used as a name"),
+    ("  input model : 0..3\n  output y = a", 9, "'model' is a keyword"),
+])
+def test_keywords_are_reserved(body, col, hint):
+    t = model(body)
+    check(error_of(t), 3, col, "unexpected", hint, text=t)
+
+
+@pytest.mark.parametrize("body, col, hint", [
+    ("  output y = 1 + if a == 0 then 1 else 0", 18, "needs parentheses: (if c then x else y)"),
+    ("  output y = a == 1 == true", 21, "comparisons do not chain"),
+    ("  output y = (a == 1) == not (b == 1)", 26, "`not` binds more loosely than comparisons"),
+    ("  output y = a = 1", 16, "use '==' to compare"),
+])
+def test_common_expression_mistakes_get_a_hint(body, col, hint):
+    t = model(body)
+    check(error_of(t), 3, col, "unexpected", hint, text=t)
+
+
+def test_huge_integer_literal():
+    t = model("  output y : 0..3 = a + " + "9" * 40)
+    check(error_of(t), 3, 25, "integer literal with 40 digits is too large", text=t)
+
+
+def test_unknown_escape_in_a_string():
+    t = model("  output y = a") + 'network n = torch "dir\\q.py:f"\n'
+    check(error_of(t), 5, 23, "unknown escape '\\q' in a string", "write \\\\ for a backslash", text=t)
+
+
+def test_known_escapes_are_decoded():
+    from abstract.language import parse_text
+    t = model("  output y = a") + 'network n = torch "a\\\\b \\"q\\".py:f"\n'
+    assert parse_text(t).networks[0].source == 'a\\b "q".py:f'
+
+
+def test_expression_nested_too_deeply():
+    t = model("  output y = " + " + ".join(["a"] * 400))
+    check(error_of(t), 3, 3, "expression nested more than 300 levels deep", "intermediate variables", text=t)
+
+
+def test_byte_order_mark_is_not_content(tmp_path):
+    p = tmp_path / "bom.causal"
+    p.write_bytes("\ufeff".encode("utf-8") + model("  output y = a").encode("utf-8"))
+    assert list(load_spec(p).models) == ["M"]

@@ -182,7 +182,7 @@ def render_multi(multi: dict[str, Any] | None) -> str:
 def render_hypothesis(h: dict[str, Any], spec_path: str) -> str:
     ok = _hyp_ok(h)
     t, d = h.get("train") or {}, h.get("dataset") or {}
-    train = ", ".join(f"{k} {_e(', '.join(map(str, x)) if isinstance(x, list) else x)}" for k, x in t.items())
+    train = ", ".join(f"{k} {_e(', '.join(map(str, x)) if isinstance(x, list) else _show(x))}" for k, x in t.items())
     data = (f'{_e(d.get("train"))} training / {_e(d.get("test"))} held-out pairs, informativeness '
             f'{fmt_value(d.get("informativeness"), 2)}' if d else "")
     variables = "".join(render_variable(k, v, h.get("name", "")) for k, v in (h.get("variables") or {}).items())

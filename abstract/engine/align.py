@@ -20,7 +20,7 @@ from ..language import Spec
 from ..language.errors import SpecError
 from ..neural.runner import make_runner
 from .controls import random_network_control, random_rotation_result
-from .data import _key, dataset_summary, encode_pairs, isolate_pairs, make_splits, memoized
+from .data import pair_key, dataset_summary, encode_pairs, isolate_pairs, make_splits, memoized
 from .encoders import make_encoder
 from .metrics import metric_entry
 from .networks import LoadedNetwork, load_network
@@ -110,13 +110,19 @@ def align_hypothesis(spec: Spec, hypothesis_name: str, *, device: Optional[str] 
         ctx.splits = splits[name]
     joint_raw, joint = {}, {}
     for g in groups:
-        held = {_key(e) for n in g.names for k in ("dev", "test") for e in raw[n][k]}
+        held = {pair_key(e) for n in g.names for k in ("dev", "test") for e in raw[n][k]}
         joint_raw[g.key] = make_joint_splits(model, g.names, plan.train.samples, plan.data.dev, plan.data.test,
                                              seed, held, plan.data.balance, plan.data.informative)
         joint[g.key] = {k: encode_joint(ex, g.names, encoder) for k, ex in joint_raw[g.key].items()
                         if k != "disjoint"}
     timing["data"] = time.time() - t
 
+    # what each variable's intervention was trained on: isolate(A, B) is measured off it too
+    trained_on = {name: {pair_key(e) for e in s["train"]} for name, s in raw.items()}
+    for g in groups:
+        keys = {pair_key(e) for e in joint_raw[g.key]["train"]}
+        for name in g.names:
+            trained_on[name] |= keys
     dataset = dataset_summary(raw)
     if groups:
         dataset["joint"] = {k: joint_summary(s) for k, s in joint_raw.items()}
@@ -125,11 +131,11 @@ def align_hypothesis(spec: Spec, hypothesis_name: str, *, device: Optional[str] 
 
     with _threads_for(net.module, dev):
         return _align(h, plan, model, net, runner, encoder, contexts, groups, joint, splits, dataset, progress,
-                      seed, dev, timing, t0)
+                      seed, dev, timing, t0, trained_on)
 
 
 def _align(h, plan, model, net, runner, encoder, contexts, groups, joint, splits, dataset, progress, seed, dev,
-           timing, t0) -> dict[str, Any]:
+           timing, t0, trained_on) -> dict[str, Any]:
     bar = _progress_bar(plan, contexts, groups, progress)
     tick = lambda msg: (bar.update(1), bar.set_postfix_str(msg, refresh=False))  # noqa: E731
     in_group = {n for g in groups for n in g.names}
@@ -169,7 +175,7 @@ def _align(h, plan, model, net, runner, encoder, contexts, groups, joint, splits
                                             timing, bar, tick)
         timing["search_and_train"] = time.time() - t - timing.get("controls", 0.0)
         t = time.time()
-        multi = _multi(model, plan, encoder, runner, best, splits, seed)
+        multi = _multi(model, plan, encoder, runner, best, splits, seed, trained_on)
         if multi_joint:
             multi["joint"] = multi_joint
         timing["metrics"] = time.time() - t
@@ -225,8 +231,9 @@ def _run_joint(g, plan, net, runner, encoder, data, result_vars, best, timing, b
     return multi_joint
 
 
-def _multi(model, plan, encoder, runner, best, splits, seed) -> Optional[dict[str, Any]]:
-    """cause(v) for every aligned variable; isolate(A, B) for every ordered pair."""
+def _multi(model, plan, encoder, runner, best, splits, seed, trained_on) -> Optional[dict[str, Any]]:
+    """cause(v) for every aligned variable (on its held-out test pairs); isolate(A, B) for every
+    ordered pair, on pairs A's intervention was not trained on."""
     cause = {}
     for name, (cell, ctx) in best.items():
         test = splits[name]["test"]
@@ -238,7 +245,7 @@ def _multi(model, plan, encoder, runner, best, splits, seed) -> Optional[dict[st
             if a == b:
                 continue
             cell, _ = best[a]
-            examples = isolate_pairs(model, a, b, plan.data.test, seed=seed * 1000 + 7)
+            examples = isolate_pairs(model, a, b, plan.data.test, seed=seed * 1000 + 7, exclude=trained_on[a])
             if not examples:
                 isolate[f"{a},{b}"] = metric_entry(0, 0)
                 continue

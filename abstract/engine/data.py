@@ -81,7 +81,8 @@ def memoized(model: CausalModel) -> CausalModel:
     return view
 
 
-def _key(ex: CounterfactualExample) -> tuple:
+def pair_key(ex: CounterfactualExample) -> tuple:
+    """Identity of a (base, sources) pair, for holding pairs out of training."""
     return (tuple(ex.base.items()), tuple((v, tuple(s.items())) for v, s in sorted(ex.sources.items())))
 
 
@@ -95,7 +96,7 @@ def encode_pairs(examples: list[CounterfactualExample], var: str, encoder) -> Pa
     return PairSet(examples, base_x, source_x, label, base_label, encoder.logit_positions(base_x), (var,))
 
 
-def _draw(model: CausalModel, var: Union[str, Sequence[str]], n: int, seed: int, balance: Optional[str],
+def draw_pairs(model: CausalModel, var: Union[str, Sequence[str]], n: int, seed: int, balance: Optional[str],
           informative: bool, exclude: set) -> list[CounterfactualExample]:
     """``n`` examples not in ``exclude``; with ``informative`` only label-changing ones, re-balanced
     over the counterfactual label (filtering undoes the sampler's balance). Several variables:
@@ -115,7 +116,7 @@ def _draw(model: CausalModel, var: Union[str, Sequence[str]], n: int, seed: int,
         for e in draw:
             if len(out) >= n:
                 break
-            if _key(e) in exclude or (informative and not e.changed):
+            if pair_key(e) in exclude or (informative and not e.changed):
                 continue
             b = buckets.setdefault(e.counterfactual_output[out_var], [])
             if len(b) < quota or attempt >= 6:
@@ -135,25 +136,26 @@ def make_splits(model: CausalModel, var: str, n_train: int, n_dev: int, n_test: 
     ``informative``: keep only pairs whose interchange changes the label (on the rest, any
     alignment that ignores the source is scored right, and two hypotheses that agree there
     cannot be told apart)."""
-    test = _draw(model, var, n_test, seed * 1000 + 1, balance, informative, set())
-    held = {_key(e) for e in test}
-    dev = _draw(model, var, n_dev, seed * 1000 + 2, balance, informative, held)
-    held |= {_key(e) for e in dev}
-    train = _draw(model, var, n_train, seed * 1000 + 3, balance, informative, held)
+    test = draw_pairs(model, var, n_test, seed * 1000 + 1, balance, informative, set())
+    held = {pair_key(e) for e in test}
+    dev = draw_pairs(model, var, n_dev, seed * 1000 + 2, balance, informative, held)
+    held |= {pair_key(e) for e in dev}
+    train = draw_pairs(model, var, n_train, seed * 1000 + 3, balance, informative, held)
     disjoint = True
     if len(train) < n_train // 2 or not dev:  # input space too small to hold pairs out
-        dev = dev or _draw(model, var, n_dev, seed * 1000 + 2, balance, informative, set())
-        train = _draw(model, var, n_train, seed * 1000 + 3, balance, informative, set())
+        dev = dev or draw_pairs(model, var, n_dev, seed * 1000 + 2, balance, informative, set())
+        train = draw_pairs(model, var, n_train, seed * 1000 + 3, balance, informative, set())
         disjoint = False
     return {"train": train, "dev": dev, "test": test, "disjoint": disjoint}
 
 
-def isolate_pairs(model: CausalModel, a: str, b: str, n: int, seed: int,
+def isolate_pairs(model: CausalModel, a: str, b: str, n: int, seed: int, exclude: frozenset | set = frozenset(),
                   max_tries: int = 200) -> list[CounterfactualExample]:
     """(base, source) pairs where interchanging ``a`` and interchanging ``b`` from the same
     source predict different outputs; each example is labelled with the ``a``-only
     counterfactual. On these pairs, an intervention on ``a``'s site that also moved ``b``
-    would be wrong (RAVEL's isolate)."""
+    would be wrong (RAVEL's isolate). ``exclude``: keys (:func:`pair_key`) of the pairs ``a``
+    was trained on -- an ``a``-only pair has the same label there, so it is held out here too."""
     from ..causal.counterfactuals import make_example
     rng = random.Random(seed)
     out: list[CounterfactualExample] = []
@@ -162,6 +164,8 @@ def isolate_pairs(model: CausalModel, a: str, b: str, n: int, seed: int,
             break
         base, src = model.sample_input(rng), model.sample_input(rng)
         ex_a = make_example(model, base, {a: src})
+        if exclude and pair_key(ex_a) in exclude:
+            continue
         ex_b = model.interchange(base, {b: src})
         if any(ex_b[o] != ex_a.counterfactual_output[o] for o in model.outputs):
             out.append(ex_a)

@@ -21,7 +21,7 @@ from typing import Any, Optional, Sequence
 import torch
 
 from ..causal import CausalModel, CounterfactualExample, informativeness
-from .data import _draw, _key
+from .data import draw_pairs, pair_key
 
 
 @dataclass
@@ -51,27 +51,27 @@ def make_joint_splits(model: CausalModel, variables: Sequence[str], n_train: int
                       informative: bool = False) -> dict[str, Any]:
     """Joint ``dev``/``test`` (all variables interchanged) and multi-source ``train``.
 
-    ``held``: keys (``data._key``) of single-variable pairs that training must not see.
+    ``held``: keys (``data.pair_key``) of single-variable pairs that training must not see.
     ``disjoint`` is False when the input space was too small to hold pairs out."""
     variables = list(variables)
-    test = _draw(model, variables, n_test, seed * 1000 + 4, balance, informative, set())
-    exclude = {_key(e) for e in test}
-    dev = _draw(model, variables, n_dev, seed * 1000 + 5, balance, informative, exclude)
-    exclude |= {_key(e) for e in dev} | set(held)
+    test = draw_pairs(model, variables, n_test, seed * 1000 + 4, balance, informative, set())
+    exclude = {pair_key(e) for e in test}
+    dev = draw_pairs(model, variables, n_dev, seed * 1000 + 5, balance, informative, exclude)
+    exclude |= {pair_key(e) for e in dev} | set(held)
 
     def draw_train(excl: set) -> list[CounterfactualExample]:
         groups = subsets(variables)
         out: list[CounterfactualExample] = []
         for i, subset in enumerate(groups):
             quota = n_train // len(groups) + (1 if i < n_train % len(groups) else 0)
-            out += _draw(model, subset, quota, seed * 1000 + 10 + i, balance, informative, excl)
+            out += draw_pairs(model, subset, quota, seed * 1000 + 10 + i, balance, informative, excl)
         random.Random(seed * 1000 + 9).shuffle(out)
         return out
 
     train = draw_train(exclude)
     disjoint = True
     if len(train) < n_train // 2 or not dev:
-        dev = dev or _draw(model, variables, n_dev, seed * 1000 + 5, balance, informative, set())
+        dev = dev or draw_pairs(model, variables, n_dev, seed * 1000 + 5, balance, informative, set())
         train = draw_train(set())
         disjoint = False
     return {"train": train, "dev": dev, "test": test, "disjoint": disjoint}

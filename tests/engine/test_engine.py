@@ -178,3 +178,17 @@ def test_hierarchical_equality_spec_runs_small():
     assert r["variables"]["left"]["grid"]["layers"] == [0, 1, 2, 3]
     assert set(r["multi"]["isolate"]) == {"left,right", "right,left"}
     assert r["variables"]["left"]["intervention"]["dim"] == 8
+
+
+def test_isolate_pairs_leave_out_what_the_variable_was_trained_on():
+    """isolate(A, B) is judged on held-out pairs too: an A-only pair A was trained on carries
+    the same label, so it must not be scored again."""
+    from abstract.engine.data import isolate_pairs, pair_key
+    model = load_spec(ROOT / "specs" / "hierarchical_equality.causal").models["HierarchicalEquality"]
+    first = isolate_pairs(model, "left", "right", 300, seed=7)
+    assert first and all(set(ex.sources) == {"left"} for ex in first)
+    for ex in first:  # a pair counts only when swapping right instead would predict otherwise
+        assert model.interchange(ex.base, {"right": ex.sources["left"]}) != ex.counterfactual_output
+    trained = {pair_key(ex) for ex in first[:150]}
+    again = isolate_pairs(model, "left", "right", 300, seed=7, exclude=trained)
+    assert len(again) == 300 and not trained & {pair_key(ex) for ex in again}

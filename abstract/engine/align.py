@@ -62,7 +62,7 @@ def _spec_errors(plan, fn):
     """Site problems found while planning (layer out of range, unknown position) as SpecErrors."""
     try:
         return fn()
-    except ValueError as e:
+    except (ValueError, IndexError) as e:
         raise SpecError(f"cannot align: {e}", plan.pos) from e
 
 
@@ -148,7 +148,7 @@ def _align(h, plan, model, net, runner, encoder, contexts, groups, joint, splits
             ctx.tick = tick
             try:
                 entry = run_variable(ctx, train_seeds=vp.name not in in_group)
-            except ValueError as e:
+            except (ValueError, IndexError) as e:
                 raise SpecError(f"cannot align {vp.name}: {e}", vp.pos) from e
             if vp.name in in_group:
                 result_vars[vp.name] = entry  # completed by the joint training below
@@ -204,7 +204,7 @@ def _run_joint(g, plan, net, runner, encoder, data, result_vars, best, timing, b
     """Train one group jointly, fill its variables' entries (and ``best``); the multi.joint entry."""
     try:
         entries, multi_joint = run_group(g, runner, encoder, data, plan, tick)
-    except ValueError as e:
+    except (ValueError, IndexError) as e:
         raise SpecError(f"cannot align {g.key} jointly: {e}", g.variables[0].pos) from e
     tc = time.time()
     rn = None

@@ -9,8 +9,13 @@ the next-token logits of those tokens at the last prompt token.
 Prompt templates (``prompt "{a} + {b} ="``) may name any model variable (its value on the
 rendered input); bools render as ``true``/``false``, enums as their member name. A site
 position may be a template slot name: the *last* token of that slot's rendered text (the
-first token, in a causal LM, that has seen the whole value). It must sit at the same index
-(from the start, or else from the end) in every prompt.
+first token, in a causal LM, that has seen the whole value), found in every prompt from the
+tokenizer's character offsets -- so values of different token lengths are handled.
+
+Prompts are padded on the right (absolute-position models such as GPT-2 would otherwise read
+a left-padded prompt at shifted positions). Class tokens are read *in context*: the first
+token after a rendered prompt of ``prompt + answer`` (SentencePiece tokenizers spell a
+word differently at the start of a text than after one).
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ import torch
 
 from ..causal import CausalModel
 from ..language.errors import SpecError
+from ..neural.sites import NAMED_POSITIONS, SLOT_PREFIX, resolve_positions
 from .networks import LoadedNetwork
 
 Input = Mapping[str, Any]
@@ -108,15 +114,27 @@ class LMEncoder:
         if self.tok.pad_token is None:
             self.tok.pad_token = self.tok.eos_token or self.tok.unk_token
         self.slots = [f for _, f, _, _ in string.Formatter().parse(self.prompt) if f]
-        for f in self.slots + [f for _, f, _, _ in string.Formatter().parse(self.answer) if f]:
+        for f in self.slots:
             if f not in model.variables:
                 raise SpecError(f"template slot {{{f}}} is not a variable of model {model.name}", pos,
                                 hint="known: " + ", ".join(model.variables))
+        for f in [f for _, f, _, _ in string.Formatter().parse(self.answer) if f]:
+            if f not in model.outputs:
+                raise SpecError(f"answer slot {{{f}}} is not an output of model {model.name}: the answer "
+                                "renders the output values the network must predict", pos,
+                                hint="outputs: " + ", ".join(model.outputs))
+        context = self.render(model.sample_inputs(1, seed=0)[0])[0]
+        context_ids = self.tok(context, add_special_tokens=False)["input_ids"]
         self.class_tokens = []
         seen: dict[int, int] = {}
         for i in range(len(self.classes)):
             text = self.answer.format(**{k: render_value(v) for k, v in self.classes.as_dict(i).items()})
-            ids = self.tok(text, add_special_tokens=False)["input_ids"]
+            full = self.tok(context + text, add_special_tokens=False)["input_ids"]
+            if full[:len(context_ids)] != context_ids:
+                raise SpecError(f"the answer {text!r} merges with the end of the prompt {context!r} into "
+                                "other tokens, so it is not a continuation the model can predict", pos,
+                                hint='start the answer with a space, e.g. answer " {out}"')
+            ids = full[len(context_ids):]
             if not ids:
                 raise SpecError(f"answer {text!r} tokenizes to nothing", pos)
             if ids[0] in seen:
@@ -127,7 +145,6 @@ class LMEncoder:
             seen[ids[0]] = i
             self.class_tokens.append(ids[0])
         self.class_tokens_t = torch.tensor(self.class_tokens)
-        self._slot_cache: dict[str, int] = {}
 
     def render(self, x: Input) -> tuple[str, dict[str, tuple[int, int]]]:
         """Prompt text and the character span of each slot."""
@@ -141,13 +158,26 @@ class LMEncoder:
                 spans.setdefault(field, (start, len(text)))
         return text, spans
 
-    def encode(self, inputs: Sequence[Input]) -> dict[str, torch.Tensor]:
-        texts = [self.render(x)[0] for x in inputs]
-        enc = self.tok(texts, return_tensors="pt", padding=True)
-        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+    def encode(self, inputs: Sequence[Input]) -> dict[str, Any]:
+        """Right-padded token ids, attention mask, and each slot's token index per example."""
+        rendered = [self.render(x) for x in inputs]
+        side = getattr(self.tok, "padding_side", "right")
+        self.tok.padding_side = "right"
+        try:
+            enc = self.tok([text for text, _ in rendered], return_tensors="pt", padding=True,
+                           return_offsets_mapping=bool(self.slots))
+        finally:
+            self.tok.padding_side = side
+        out: dict[str, Any] = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+        if self.slots:
+            offsets, mask = enc["offset_mapping"].tolist(), enc["attention_mask"].tolist()
+            out[NAMED_POSITIONS] = {
+                slot: torch.tensor([_slot_token(slot, text, spans, offsets[i], mask[i])
+                                    for i, (text, spans) in enumerate(rendered)], dtype=torch.long)
+                for slot in self.slots}
+        return out
 
     def logit_positions(self, encoded: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        from ..neural.sites import resolve_positions
         ids = encoded["input_ids"]
         return resolve_positions("last", encoded.get("attention_mask"), ids.shape[1], ids.shape[0])
 
@@ -155,58 +185,38 @@ class LMEncoder:
         out = out.logits if hasattr(out, "logits") else out
         return out[..., self.class_tokens_t.to(out.device)].float()
 
-    def slot_index(self, slot: str, inputs: Sequence[Input]) -> int:
-        """Index (>= 0 from the first real token, < 0 from the end) of a slot's last token."""
-        if slot in self._slot_cache:
-            return self._slot_cache[slot]
-        if slot not in self.slots:
-            raise ValueError(f"position {slot!r} is not a slot of the prompt {self.prompt!r} "
-                             f"(slots: {', '.join(self.slots) or 'none'})")
-        fwd, back = set(), set()
-        for x in inputs:
-            text, spans = self.render(x)
-            enc = self.tok(text, return_offsets_mapping=True)
-            offsets = enc["offset_mapping"]
-            start, end = spans[slot]
-            hits = [i for i, (a, b) in enumerate(offsets) if b > a and a < end and b > start]
-            if not hits:
-                raise ValueError(f"slot {slot!r} of {text!r} has no token")
-            fwd.add(hits[-1])
-            back.add(hits[-1] - len(offsets))
-        if len(fwd) == 1:
-            idx = fwd.pop()
-        elif len(back) == 1:
-            idx = back.pop()
-        else:
-            raise ValueError(f"slot {slot!r} is not at a fixed token index in every prompt "
-                             f"(from the start: {sorted(fwd)}); use `last` or an index")
-        self._slot_cache[slot] = idx
-        return idx
-
     def site_position(self, position: Any, inputs: Sequence[Input] = ()) -> Any:
-        """Spec position -> runner position (``last``/``first``/int)."""
+        """Spec position -> runner position (``last``/``first``/int, or ``slot:NAME``)."""
         if position is None:
             return "last"
         if isinstance(position, str) and position not in ("last", "first"):
-            return self.slot_index(position, inputs)
+            if position not in self.slots:
+                raise ValueError(f"position {position!r} is not a slot of the prompt {self.prompt!r} "
+                                 f"(slots: {', '.join(self.slots) or 'none'})")
+            return SLOT_PREFIX + position
         return position
 
     def position_token(self, position: Any, example: Optional[Input] = None) -> str:
         """The token text at ``position`` in a typical prompt (for report axes)."""
         if example is None:
             return str(position)
-        position = self.site_position(position, [example])
-        ids = self.tok(self.render(example)[0])["input_ids"]
-        if position == "last":
-            i = len(ids) - 1
-        elif position == "first":
-            i = 0
-        else:
-            i = int(position)
+        enc = self.encode([example])
+        ids = enc["input_ids"][0]
         try:
-            return self.tok.convert_tokens_to_string([self.tok.convert_ids_to_tokens(ids[i])])
-        except IndexError:
+            i = int(resolve_positions(self.site_position(position), enc["attention_mask"], ids.shape[0], 1,
+                                      named=enc.get(NAMED_POSITIONS))[0])
+            return self.tok.convert_tokens_to_string([self.tok.convert_ids_to_tokens(int(ids[i]))])
+        except (IndexError, ValueError):
             return str(position)
+
+
+def _slot_token(slot: str, text: str, spans: Mapping[str, tuple[int, int]], offsets: list, mask: list) -> int:
+    """Index of the last real token overlapping the slot's characters."""
+    start, end = spans[slot]
+    hits = [i for i, (a, b) in enumerate(offsets) if mask[i] and b > a and a < end and b > start]
+    if not hits:
+        raise ValueError(f"slot {slot!r} of {text!r} has no token")
+    return hits[-1]
 
 
 def make_encoder(net: LoadedNetwork, model: CausalModel):

@@ -28,7 +28,7 @@ from .joint_data import JointPairSet
 from .metrics import best_seed_index, iia_summary, metric_entry, rate, seed_entry
 from .networks import reinitialized
 from .plan import Plan, TrainPlan, VariablePlan
-from .search import Cell, VariableContext
+from .search import Cell, VariableContext, spelled
 from .train import EVAL_BATCH, count_correct, fit, predict, prepare_site
 
 JOINT_KINDS = ("das", "lowrank")  # rotation subspaces: what MultiVariableDAS can share
@@ -174,7 +174,7 @@ def run_group(group: JointGroup, runner, encoder, joint: dict[str, JointPairSet]
     best_joint = joint_seeds[best_seed_index(joint_seeds)]
     multi = {**metric_entry(best_joint["correct"], best_joint["n"]), "mean": summary["mean"],
              "best_seed": summary["best_seed"], "selected_by": "dev", "seeds": joint_seeds,
-             "site": {"layer": site.layer, "component": site.component, "position": site.position}}
+             "site": {"layer": site.layer, "component": site.component, "position": spelled(site.position)}}
     return entries, multi
 
 

@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from ..neural.sites import Site
+from ..neural.sites import SLOT_PREFIX, Site
 from .data import PairSet
 from .metrics import best_seed_index, iia_summary, rate, seed_entry
 from .plan import TRAINED, Plan, VariablePlan
@@ -99,8 +99,12 @@ def grid_axes(ctx: VariableContext) -> tuple[list[int], list[Any], str]:
     if not ctx.encoder.uses_positions:
         positions: list[Any] = [None]
     elif s.positions == "*":
-        ids = ctx.encoder.encode(ctx.sample_inputs[:1])["input_ids"]
-        positions = list(range(int(ids.shape[1])))
+        lengths = ctx.encoder.encode(ctx.sample_inputs)["attention_mask"].sum(dim=1)
+        if int(lengths.min()) != int(lengths.max()):
+            raise ValueError(f"`position *` needs prompts of one length, but they have {int(lengths.min())} to "
+                             f"{int(lengths.max())} tokens: list the positions instead (template slots, last, "
+                             "first, or indices)")
+        positions = list(range(int(lengths[0])))
     else:
         positions = list(s.positions or [v.position or "last"])
     return layers, positions, component
@@ -156,7 +160,8 @@ def run_variable(ctx: VariableContext, train_seeds: bool = True) -> dict[str, An
                 "component": component, "iia_mean": mean, "iia_max": mx, "selected_by": "dev",
                 "chosen_site": _site_json(chosen, None)}
     site_entry = {"layer": site.layer, "component": site.component, "position": spec_pos,
-                  **({"token_index": site.position} if site.position != spec_pos else {})}
+                  **({"token_index": site.position} if isinstance(site.position, int) and site.position != spec_pos
+                     else {})}
     if not train_seeds:
         return {"grid": grid, "site": site_entry}
     best_cell = seed_cells[best_seed_index(seed_results)]
@@ -173,4 +178,11 @@ def run_variable(ctx: VariableContext, train_seeds: bool = True) -> dict[str, An
 def _site_json(site: Optional[Site], spec_pos: Any) -> Optional[dict]:
     if site is None:
         return None
-    return {"layer": site.layer, "component": site.component, "position": site.position}
+    return {"layer": site.layer, "component": site.component, "position": spelled(site.position)}
+
+
+def spelled(position: Any) -> Any:
+    """A runner position as the spec writes it (``slot:z`` -> ``z``)."""
+    if isinstance(position, str) and position.startswith(SLOT_PREFIX):
+        return position[len(SLOT_PREFIX):]
+    return position

@@ -18,7 +18,7 @@ from torch import nn
 
 from .architectures import ArchSpec, detect_architecture, get_module, has_path
 from .cache import BaseCache
-from .sites import Site, gather_positions, resolve_positions, scatter_positions
+from .sites import NAMED_POSITIONS, Site, gather_positions, resolve_positions, scatter_positions
 
 NewAct = Union[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]
 
@@ -63,6 +63,8 @@ class LMRunner:
         self.head = heads[0] if heads else None
         cap = getattr(model.config, self.arch.logit_softcap_attr, None) if self.arch.logit_softcap_attr else None
         self.softcap: Optional[float] = cap
+        # Granite-style models divide their logits by this (HF does it in the LM head's forward)
+        self.logits_scaling: Optional[float] = getattr(model.config, "logits_scaling", None)
 
     # ----- basic facts -------------------------------------------------------------------
     @property
@@ -92,12 +94,20 @@ class LMRunner:
         if torch.is_tensor(inputs):
             inputs = {"input_ids": inputs}
         dev = self.device
-        return {k: (v.to(dev) if torch.is_tensor(v) else v) for k, v in dict(inputs).items()}
+        out = {k: (v.to(dev) if torch.is_tensor(v) else v) for k, v in dict(inputs).items()}
+        if NAMED_POSITIONS in out:
+            out[NAMED_POSITIONS] = {k: v.to(dev) for k, v in out[NAMED_POSITIONS].items()}
+        return out
 
     def positions(self, inputs: Mapping[str, torch.Tensor], site: Site) -> torch.Tensor:
         ids = inputs.get("input_ids", inputs.get("inputs_embeds"))
         batch, seq = ids.shape[0], ids.shape[1]
-        return resolve_positions(site.position, inputs.get("attention_mask"), seq, batch, self.device)
+        return resolve_positions(site.position, inputs.get("attention_mask"), seq, batch, self.device,
+                                 inputs.get(NAMED_POSITIONS))
+
+    def _forward(self, inputs: Mapping[str, Any]) -> Any:
+        """The model's own forward on encoded inputs (the engine's bookkeeping keys removed)."""
+        return self.model(**{k: v for k, v in inputs.items() if k != NAMED_POSITIONS}, use_cache=False)
 
     def _head(self, hidden: torch.Tensor, logit_positions: Optional[torch.Tensor]) -> torch.Tensor:
         hidden = self.final_norm(hidden)
@@ -106,13 +116,15 @@ class LMRunner:
         if self.head is None:
             return hidden
         logits = self.head(hidden)
+        if self.logits_scaling and self.logits_scaling != 1:
+            logits = logits / self.logits_scaling
         if self.softcap:
             logits = torch.tanh(logits / self.softcap) * self.softcap
         return logits
 
     def logits(self, inputs: Any, logit_positions: Optional[torch.Tensor] = None) -> torch.Tensor:
         """The model's ordinary logits (``[B, S, V]``, or ``[B, V]`` at ``logit_positions``)."""
-        out = self.model(**self._inputs(inputs), use_cache=False).logits
+        out = self._forward(self._inputs(inputs)).logits
         return out if logit_positions is None else gather_positions(out, logit_positions)
 
     # ----- collecting source activations --------------------------------------------------
@@ -137,7 +149,7 @@ class LMRunner:
             else:
                 handles.append(mod.register_forward_hook(lambda m, a, o, s=site: grab(s, _first(o))))
         try:
-            self.model(**inputs, use_cache=False)
+            self._forward(inputs)
         except _Stop:
             pass
         finally:
@@ -170,7 +182,7 @@ class LMRunner:
                 handles.append(self.module_for(site).register_forward_hook(
                     lambda m, a, o, s=site: subs.__setitem__(s, _first(o))))
         try:
-            self.model(**inputs, use_cache=False)
+            self._forward(inputs)
         finally:
             for h in handles:
                 h.remove()

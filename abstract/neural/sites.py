@@ -17,7 +17,7 @@ dotted module path (``module="net.3"``) whose output is the activation.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Mapping, Optional, Union
 
 import torch
 
@@ -31,6 +31,8 @@ COMPONENT_ALIASES = {
     "output": "resid_post",
 }
 POSITION_KEYWORDS = ("last", "first")
+SLOT_PREFIX = "slot:"  # position "slot:a": the token of template slot `a`, found per example
+NAMED_POSITIONS = "named_positions"  # key of the encoded inputs holding {slot: LongTensor[batch]}
 
 Position = Union[int, str, None]
 
@@ -52,7 +54,9 @@ class Site:
     ``layer``: block index (LMs) or index into the layer-module list (torch modules).
     ``component``: one of :data:`COMPONENTS` (aliases are normalised on construction).
     ``position``: token index among the *real* (non-pad) tokens, negative counts from the
-    end, ``'last'``/``'first'``, or ``None`` for position-free (plain torch) activations.
+    end, ``'last'``/``'first'``, ``'slot:NAME'`` (a prompt-template slot, whose token index the
+    encoder records per example under :data:`NAMED_POSITIONS`: values of different token
+    lengths move it), or ``None`` for position-free (plain torch) activations.
     ``module``: a dotted module path for plain torch modules; overrides ``layer``.
     """
 
@@ -65,8 +69,9 @@ class Site:
         object.__setattr__(self, "component", canonical_component(self.component))
         if self.layer is None and self.module is None:
             raise ValueError("a Site needs a layer index or a module path")
-        if isinstance(self.position, str) and self.position not in POSITION_KEYWORDS:
-            raise ValueError(f"unknown position {self.position!r}; use an int, 'last' or 'first'")
+        if isinstance(self.position, str) and self.position not in POSITION_KEYWORDS \
+                and not self.position.startswith(SLOT_PREFIX):
+            raise ValueError(f"unknown position {self.position!r}; use an int, 'last', 'first' or 'slot:NAME'")
 
     @property
     def label(self) -> str:
@@ -83,14 +88,15 @@ class Site:
 
 def resolve_positions(
     position: Position, attention_mask: Optional[torch.Tensor], seq_len: int, batch: int,
-    device: Optional[torch.device] = None,
+    device: Optional[torch.device] = None, named: Optional[Mapping[str, torch.Tensor]] = None,
 ) -> torch.Tensor:
     """Turn a site position into one token index per example (``LongTensor[batch]``).
 
     Why per example: with padding, "the last token" sits at a different index in each
     row. Real tokens are assumed contiguous (left- or right-padding, as tokenizers do);
     an int ``p >= 0`` is the p-th real token, ``p < 0`` counts back from the last real
-    token (``-1 == 'last'``). Without an attention mask every token is real.
+    token (``-1 == 'last'``). Without an attention mask every token is real. ``'slot:NAME'``
+    reads the per-example indices in ``named[NAME]`` (absolute, as the encoder found them).
     """
     if position is None:
         raise ValueError("this site has no position; it addresses a position-free activation")
@@ -112,6 +118,13 @@ def resolve_positions(
         idx = first
     elif isinstance(position, int):
         idx = first + position if position >= 0 else last + 1 + position
+    elif isinstance(position, str) and position.startswith(SLOT_PREFIX):
+        slot = position[len(SLOT_PREFIX):]
+        if not named or slot not in named:
+            raise ValueError(f"no token positions were recorded for template slot {slot!r}")
+        idx = named[slot].to(first.device)
+        if idx.shape != (batch,):
+            raise ValueError(f"slot {slot!r} positions have shape {tuple(idx.shape)}, expected ({batch},)")
     else:
         raise ValueError(f"cannot resolve position {position!r}")
     if bool((idx < first).any()) or bool((idx > last).any()):

@@ -185,6 +185,9 @@ def render_hypothesis(h: dict[str, Any], spec_path: str) -> str:
     train = ", ".join(f"{k} {_e(', '.join(map(str, x)) if isinstance(x, list) else _show(x))}" for k, x in t.items())
     data = (f'{_e(d.get("train"))} training / {_e(d.get("test"))} held-out pairs, informativeness '
             f'{fmt_value(d.get("informativeness"), 2)}' if d else "")
+    if d.get("held_out") is False:
+        data += ('<br><b style="color:var(--fail)">warning: the test pairs overlap the training pairs (the input '
+                 'space is too small to hold them out): these figures measure fit, not generalisation</b>')
     variables = "".join(render_variable(k, v, h.get("name", "")) for k, v in (h.get("variables") or {}).items())
     return (f'<section class="card {"passed" if ok else "failed"}" id="h-{_e(h.get("name"))}"><div class="card-head">'
             f'{_badge(ok)}<h3>{_e(h.get("name"))}</h3><span class="sub mono">{_e(h.get("model"))} ~ {_e(h.get("network"))}'

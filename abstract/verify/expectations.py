@@ -11,6 +11,8 @@ from ..language import ast
 from .stats import judge
 
 CONFIDENCE = 0.95
+NOT_HELD_OUT = ("the input space is too small to hold test pairs out of training, so they overlap: "
+                "this measures fit, not generalisation")
 
 
 def measured_counts(expectation: ast.Expectation, result: dict[str, Any]) -> tuple[int, int] | None:
@@ -35,6 +37,7 @@ def judge_expectations(hypothesis: ast.HypothesisDecl, result: dict[str, Any],
                        confidence: float = CONFIDENCE) -> list[dict[str, Any]]:
     """One verdict per expectation, in spec order, in the results-document shape."""
     verdicts = []
+    overlap = (result.get("dataset") or {}).get("held_out") is False
     for e in hypothesis.expects:
         base = {"text": e.text, "metric": e.metric, "args": list(e.args), "op": e.op, "threshold": e.threshold,
                 "confidence": confidence, "location": str(e.pos)}
@@ -49,6 +52,10 @@ def judge_expectations(hypothesis: ast.HypothesisDecl, result: dict[str, Any],
             continue
         correct, n = counts
         label = "IIA" if e.metric == "iia" else f"{e.metric}({', '.join(e.args)})"
-        verdicts.append({**base, **judge(e.op, e.threshold, correct, n, confidence=confidence, metric=label),
-                         "correct": correct, "n": n})
+        verdict = {**base, **judge(e.op, e.threshold, correct, n, confidence=confidence, metric=label),
+                   "correct": correct, "n": n}
+        if overlap:  # still judged, but nobody should read it as a held-out result
+            verdict["held_out"] = False
+            verdict["reason"] += f" (warning: {NOT_HELD_OUT})"
+        verdicts.append(verdict)
     return verdicts

@@ -94,6 +94,9 @@ def format_summary(doc: dict[str, Any], *, width: int = 100, unicode: bool | Non
         h_ok = all(e.get("passed") for e in h.get("expectations") or [])
         out += ["", clip(f"{ok_mark if h_ok else bad_mark}  hypothesis {h.get('name')}  "
                          f"({h.get('model')} ~ {h.get('network')})")]
+        if (h.get("dataset") or {}).get("held_out") is False:
+            out += wrap("WARNING: test pairs overlap the training pairs (the input space is too small to hold "
+                        "them out): the figures measure fit, not generalisation")
         variables = h.get("variables") or {}
         ctl_names = list(dict.fromkeys(k for v in variables.values() for k in (v.get("controls") or {})))
         rows = [["variable", "site", "IIA", "n", "mean"] + [CONTROL_SHORT.get(k, k) for k in ctl_names]]

@@ -36,6 +36,13 @@ def build_lm(family: str):
                                  sliding_window=4)
     elif family == "qwen3":
         cfg = T.Qwen3Config(**common, num_key_value_heads=2, head_dim=4, max_position_embeddings=32)
+    elif family == "granite":  # divides its logits by logits_scaling, which the cached path must too
+        cfg = T.GraniteConfig(**common, num_key_value_heads=2, max_position_embeddings=32, logits_scaling=8.0,
+                              residual_multiplier=0.5, embedding_multiplier=2.0)
+    elif family == "phi3":
+        cfg = T.Phi3Config(**common, num_key_value_heads=2, max_position_embeddings=32)
+    elif family == "olmo2":
+        cfg = T.Olmo2Config(**common, num_key_value_heads=2, max_position_embeddings=32)
     else:
         raise ValueError(family)
     torch.manual_seed(0)
@@ -48,7 +55,8 @@ def build_lm(family: str):
     return model.requires_grad_(False)
 
 
-LM_FAMILIES = ["gpt2", "gpt_neox", "llama", "qwen2", "qwen3", "mistral", "gemma", "gemma2", "gemma3_text"]
+LM_FAMILIES = ["gpt2", "gpt_neox", "llama", "qwen2", "qwen3", "mistral", "gemma", "gemma2", "gemma3_text",
+               "granite", "phi3", "olmo2"]
 
 
 def make_batch(padding: str = "right", seed: int = 0, batch: int = 3, seq: int = 6):

@@ -182,3 +182,18 @@ def test_joint_expectation_reads_the_group_in_any_order(spec_file, monkeypatch):
     monkeypatch.setattr(pipeline, "_align", lambda spec, name, **kw: fake_result(name, 970, 1000))
     e = pipeline.verify_spec(spec_file, hypotheses=["good"], progress=False)["hypotheses"][0]["expectations"][-1]
     assert e["passed"] is False and "train ... joint true" in e["reason"]
+
+
+def test_expectations_on_overlapping_pairs_carry_a_warning(spec_file, monkeypatch):
+    from abstract.verify.summary import format_summary
+
+    def small_space(spec, name, **kw):
+        r = fake_result(name, 970, 1000)
+        r["dataset"] = {"train": 16, "dev": 16, "test": 16, "informativeness": 0.5, "held_out": False}
+        return r
+
+    monkeypatch.setattr(pipeline, "_align", small_space)
+    doc = pipeline.verify_spec(spec_file, hypotheses=["good"], progress=False)
+    e = doc["hypotheses"][0]["expectations"][0]
+    assert e["held_out"] is False and "overlap" in e["reason"]
+    assert "WARNING: test pairs overlap the training pairs" in format_summary(doc, unicode=False)

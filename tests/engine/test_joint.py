@@ -83,10 +83,7 @@ def test_joint_training_data_mixes_every_subset_and_holds_pairs_out():
         assert bool(pairs.active["x"][i]) == ("x" in ex.sources)
 
 
-def test_joint_plumbing_on_a_random_network():
-    """Document shape: per-variable entries with correct/n, disjoint blocks, the multi.joint
-    entry, a per-variable grid (trained separately), controls."""
-    spec = spec_of("""
+JOINT_ON_RANDOM_NET = """
 hypothesis j : Two ~ rnd {
     align x to layer 1 via das(dim=3)
     align z to layer 1 via das(dim=3)
@@ -94,7 +91,13 @@ hypothesis j : Two ~ rnd {
     train samples 120, epochs 1, batch 32, seeds 2, joint true
     data test 40, dev 20
     control random_network, random_rotation
-}""")
+}"""
+
+
+def test_joint_plumbing_on_a_random_network():
+    """Document shape: per-variable entries with correct/n, disjoint blocks, the multi.joint
+    entry, a per-variable grid (trained separately), controls."""
+    spec = spec_of(JOINT_ON_RANDOM_NET)
     r = align_hypothesis(spec, "j", progress=False, device="cpu")
     json.dumps(r)
     assert r["train"]["joint"] is True and r["dataset"]["joint"]["x,z"]["test"] == 40
@@ -218,15 +221,7 @@ def _strip(doc):
 
 
 def test_same_seed_same_document_different_seed_different_data():
-    spec = spec_of("""
-hypothesis j : Two ~ rnd {
-    align x to layer 1 via das(dim=3)
-    align z to layer 1 via das(dim=3)
-    search layer 0..1
-    train samples 120, epochs 1, batch 32, seeds 2, joint true
-    data test 40, dev 20
-    control random_network, random_rotation
-}""")
+    spec = spec_of(JOINT_ON_RANDOM_NET)
     first = align_hypothesis(spec, "j", progress=False, device="cpu", seed=3)
     again = align_hypothesis(spec, "j", progress=False, device="cpu", seed=3)
     assert json.dumps(_strip(first), sort_keys=True) == json.dumps(_strip(again), sort_keys=True)

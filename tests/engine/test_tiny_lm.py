@@ -114,41 +114,11 @@ def test_shipped_spec_targets():
     grid = t["grid"]
     z = grid["positions"].index("z")
     assert grid["component"] == "resid_pre" and grid["layers"] == [0, 1, 2]
+    assert grid["chosen_site"] == {"layer": 0, "component": "resid_pre", "position": "z"}, grid
     # before layer 0 the value is at its token and nowhere else; after it, no longer all there
     assert grid["iia_mean"][0][z] >= 0.95, grid
     assert all(grid["iia_mean"][0][i] < 0.2 for i in range(len(grid["positions"])) if i != z), grid
     assert grid["iia_mean"][1][z] < grid["iia_mean"][0][z] - 0.1, grid
-
-    r = align_hypothesis(spec, "comparison_at_last_token", progress=False, device="cpu",
-                         overrides={**TINY, "search": True, "samples": 16, "dev": 8, "test": 8})
-    v = r["variables"]["c"]
-    g = v["grid"]
-    assert g["layers"] == [0, 1, 2] and g["positions"] == ["x", "y", "z", "w", "last"]
-    assert g["position_tokens"][-1] == "=" and all(tok.isdigit() for tok in g["position_tokens"][:4])
-    assert v["site"] == {"layer": 1, "component": "resid_post", "position": "last"}
-    assert set(v["controls"]) == {"random_network", "random_rotation"}
-
-
-@pytest.mark.slow
-def test_shipped_spec_targets():
-    """The real spec (model trained here if not cached; about two minutes in all on 2 CPU cores).
-
-    Measured (seeds 0-2, 1000 held-out informative pairs): t at layer 0 on the z token 0.855 /
-    0.860 / 0.814; c at layer 1 on the last token 0.051 / 0.070 / 0.082; controls 0.20 (untrained
-    network: a constant guess over 5 digits) and <= 0.01 (random rotation)."""
-    spec = load_spec(SPEC)
-    r = align_hypothesis(spec, "third_digit_read_at_its_token", progress=False, device="cpu")
-    t = r["variables"]["t"]
-    assert judged_iia(t["iia"]) >= 0.7, t["iia"]
-    assert min(s["iia"] for s in t["seeds"]) >= 0.7, t["seeds"]
-    assert t["controls"]["random_network"]["iia"] <= 0.3
-    assert t["controls"]["random_rotation"]["iia"] <= 0.1
-    grid = t["grid"]
-    z = grid["positions"].index("z")
-    assert grid["chosen_site"]["layer"] == 0 and grid["chosen_site"]["position"] == 2, grid
-    # the z value is read at its token early, and is not at the other digits' tokens
-    assert grid["iia_mean"][0][z] > grid["iia_mean"][1][z] > 0.4
-    assert all(grid["iia_mean"][0][i] < 0.2 for i in range(len(grid["positions"])) if i != z)
 
     r = align_hypothesis(spec, "comparison_at_last_token", progress=False, device="cpu")
     c = r["variables"]["c"]

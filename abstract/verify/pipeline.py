@@ -75,8 +75,10 @@ def error_entry(err: BaseException, hypothesis: str | None = None, location: str
         if source is not None:
             err.with_source(source)
         return {"hypothesis": hypothesis, "location": err.location() or location, "message": err.render()}
+    import traceback
     prefix = f"hypothesis {hypothesis}: " if hypothesis else ""
-    return {"hypothesis": hypothesis, "location": location, "message": f"{prefix}{type(err).__name__}: {err}"}
+    return {"hypothesis": hypothesis, "location": location, "message": f"{prefix}{type(err).__name__}: {err}",
+            "traceback": "".join(traceback.format_exception(err)[-6:])}  # for a bug report; not shown
 
 
 def error_document(path: str | Path, err: BaseException) -> dict[str, Any]:

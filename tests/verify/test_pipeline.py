@@ -116,6 +116,7 @@ def test_runtime_failure_of_one_hypothesis_is_recorded(spec_file, monkeypatch):
     doc = pipeline.verify_spec(spec_file, progress=False)
     assert [h["name"] for h in doc["hypotheses"]] == ["good"]
     assert doc["errors"][0]["hypothesis"] == "bad" and "network exploded" in doc["errors"][0]["message"]
+    assert "RuntimeError: network exploded" in doc["errors"][0]["traceback"]
     assert pipeline.exit_code(doc) == 2
 
 

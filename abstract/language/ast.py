@@ -261,3 +261,4 @@ class SpecFile:
     equivalences: tuple[Equivalent, ...] = ()
     networks: tuple[NetworkDecl, ...] = ()
     hypotheses: tuple[HypothesisDecl, ...] = ()
+    problems: tuple = field(default=(), compare=False)  # SpecErrors found while parsing, for the compiler

@@ -17,7 +17,7 @@ from ..causal.expr import Const, Lookup, Op, Table, TExpr, Var
 from ..causal.model import CausalModel, Property, Variable
 from . import ast
 from .errors import SpecError, SpecErrors
-from .parser import parse_file, parse_text
+from .parser import parse_file, parse_text, raise_all
 
 BUILTINS = {"min": (2, None), "max": (2, None), "abs": (1, 1)}  # name -> (min arity, max arity)
 
@@ -40,15 +40,15 @@ class Spec:
 
 def load_spec(path: str | Path) -> Spec:
     """Parse and compile a spec file. Raises `SpecError` (with source excerpt) on any problem."""
-    return compile_spec(parse_file(path))
+    return compile_spec(parse_file(path, strict=False))
 
 
 def compile_text(text: str, path: str = "<string>") -> Spec:
-    return compile_spec(parse_text(text, path))
+    return compile_spec(parse_text(text, path, strict=False))
 
 
 def compile_spec(spec: ast.SpecFile) -> Spec:
-    errors: list[SpecError] = []
+    errors: list[SpecError] = list(spec.problems)
     models: dict[str, CausalModel] = {}
     first_pos: dict[str, ast.Pos] = {}
     for decl in spec.models:
@@ -95,10 +95,7 @@ def compile_spec(spec: ast.SpecFile) -> Spec:
         seen_h[h.name] = h.pos
         errors.extend(_check_hypothesis(h, models, first_pos, networks))
     if errors:
-        for e in errors:
-            e.with_source(spec.text)
-        errors.sort(key=lambda e: (e.pos.line, e.pos.column) if e.pos else (0, 0))  # in reading order
-        raise errors[0] if len(errors) == 1 else SpecErrors(errors)
+        raise_all(errors, spec.text)
     return Spec(spec.path, spec.text, models, spec.equivalences, networks, spec.hypotheses)
 
 

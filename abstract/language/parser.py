@@ -27,20 +27,38 @@ def _parser() -> Lark:
     return Lark(GRAMMAR_PATH.read_text(), parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=True)
 
 
-def parse_text(text: str, path: str = "<string>") -> ast.SpecFile:
-    """Parse spec text into a `SpecFile`. Raises `SpecError` on any syntax error."""
+def parse_text(text: str, path: str = "<string>", strict: bool = True) -> ast.SpecFile:
+    """Parse spec text into a `SpecFile`. Raises `SpecError` on a syntax error.
+
+    Problems found while building the tree that do not stop it (a table key listed twice, an
+    unknown string escape, an assert in the wrong place ...) are collected: raised together
+    when ``strict``, else left in ``SpecFile.problems`` for the compiler to report beside its
+    own errors, so that independent mistakes all show up in one run."""
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as err:
         raise _syntax_error(err, text, path) from None
     _check_depth(tree, path, text)
+    builder = _ToAst(path, text)
     try:
-        items = _ToAst(path, text).transform(tree)
+        items = builder.transform(tree)
     except VisitError as err:  # an error raised inside a transformer callback
         if isinstance(err.orig_exc, SpecError):
             raise err.orig_exc.with_source(text) from None
         raise
-    return _collect(items, path, text)
+    spec = _collect(items, path, text, builder.problems)
+    if strict and spec.problems:
+        raise_all(list(spec.problems), text)
+    return spec
+
+
+def raise_all(errors: list[SpecError], text: str) -> None:
+    """Raise ``errors`` (with their source excerpts) in reading order: one, or all together."""
+    from .errors import SpecErrors
+    for e in errors:
+        e.with_source(text)
+    errors.sort(key=lambda e: (e.pos.line, e.pos.column) if e.pos else (0, 0))
+    raise errors[0] if len(errors) == 1 else SpecErrors(errors)
 
 
 MAX_DEPTH = 300  # syntax-tree levels: a 250-term sum or 250 nested ifs; the recursive passes stay bounded
@@ -59,7 +77,7 @@ def _check_depth(tree, path: str, text: str) -> None:
         stack.extend((c, depth + 1, c if depth < 3 else statement) for c in node.children if hasattr(c, "children"))
 
 
-def parse_file(path: str | Path) -> ast.SpecFile:
+def parse_file(path: str | Path, strict: bool = True) -> ast.SpecFile:
     """Read and parse a spec file; unreadable files are a `SpecError` too."""
     p = Path(path)
     try:
@@ -68,10 +86,10 @@ def parse_file(path: str | Path) -> ast.SpecFile:
         raise SpecError(f"no such spec file: {path}") from None
     except (OSError, UnicodeDecodeError) as err:
         raise SpecError(f"cannot read spec file {path}: {err}") from None
-    return parse_text(text, str(path))
+    return parse_text(text, str(path), strict)
 
 
-def _collect(items: list, path: str, text: str) -> ast.SpecFile:
+def _collect(items: list, path: str, text: str, problems: list) -> ast.SpecFile:
     kinds: dict[type, list] = {ast.ModelDecl: [], ast.Assert: [], ast.Equivalent: [], ast.NetworkDecl: [],
                                ast.HypothesisDecl: []}
     last_model: str | None = None
@@ -80,13 +98,15 @@ def _collect(items: list, path: str, text: str) -> ast.SpecFile:
             last_model = item.name
         if isinstance(item, ast.Assert) and item.model is None:
             if last_model is None:
-                raise SpecError("this assert comes before any model, so it is not clear which model it is about",
-                                item.pos, source=text, hint="write `assert ModelName: ...` or move it after the model")
+                problems.append(SpecError("this assert comes before any model, so it is not clear which model it is "
+                                          "about", item.pos, hint="write `assert ModelName: ...` or move it after "
+                                          "the model"))
+                continue
             item = dataclasses.replace(item, model=last_model)
         kinds[type(item)].append(item)
     return ast.SpecFile(path=path, text=text, models=tuple(kinds[ast.ModelDecl]), asserts=tuple(kinds[ast.Assert]),
                         equivalences=tuple(kinds[ast.Equivalent]), networks=tuple(kinds[ast.NetworkDecl]),
-                        hypotheses=tuple(kinds[ast.HypothesisDecl]))
+                        hypotheses=tuple(kinds[ast.HypothesisDecl]), problems=tuple(problems))
 
 
 # ----------------------------------------------------------------- syntax errors
@@ -191,9 +211,24 @@ class _ToAst(Transformer):
     def __init__(self, path: str, text: str) -> None:
         super().__init__()
         self.path, self.text = path, text
+        self.problems: list[SpecError] = []  # found while building; see parse_text
 
     def _p(self, meta) -> ast.Pos:
         return _pos(self.path, meta)
+
+    def _int(self, tok: Token) -> int:
+        try:
+            return _int(tok, self.path)
+        except SpecError as err:
+            self.problems.append(err)
+            return 0
+
+    def _unquote(self, tok: Token) -> str:
+        try:
+            return _unquote(tok, self.path)
+        except SpecError as err:
+            self.problems.append(err)
+            return str(tok)[1:-1]
 
     def _src(self, meta) -> str:
         return self.text[meta.start_pos:meta.end_pos]
@@ -217,10 +252,10 @@ class _ToAst(Transformer):
         return ast.NamedDomain(str(c[0]), self._p(meta))
 
     def int_literal(self, meta, c):
-        return _int(c[0], self.path)
+        return self._int(c[0])
 
     def negative_int(self, meta, c):  # c: [MINUS, INT]
-        return -_int(c[-1], self.path)
+        return -self._int(c[-1])
 
     def true(self, meta, c):
         return True
@@ -276,12 +311,14 @@ class _ToAst(Transformer):
             key, value, pos = entry
             if key is None:
                 if default is not None:
-                    raise SpecError(f"table '{name}' has two default entries '_'", pos)
+                    self.problems.append(SpecError(f"table '{name}' has two default entries '_'", pos))
+                    continue
                 default, default_pos = value, pos
                 continue
             if key in seen:
-                raise SpecError(f"table '{name}' lists the key {_fmt_key(key)} twice", pos,
-                                notes=(("first listed here", seen[key]),))
+                self.problems.append(SpecError(f"table '{name}' lists the key {_fmt_key(key)} twice", pos,
+                                               notes=(("first listed here", seen[key]),)))
+                continue
             seen[key] = pos
             rows.append((key, value))
             where.append(pos)
@@ -296,7 +333,9 @@ class _ToAst(Transformer):
             if s is None or isinstance(s, Token):
                 continue
             if isinstance(s, ast.Assert) and s.model is not None and s.model != str(name):
-                raise SpecError(f"an assert inside model '{name}' cannot name model '{s.model}'", s.pos)
+                self.problems.append(SpecError(f"an assert inside model '{name}' cannot name model '{s.model}'",
+                                               s.pos))
+                continue
             if isinstance(s, ast.Assert):
                 s = dataclasses.replace(s, model=str(name))
             groups[type(s)].append(s)
@@ -319,7 +358,7 @@ class _ToAst(Transformer):
 
     # -- expressions
     def number(self, meta, c):
-        return ast.Num(_int(c[0], self.path), self._p(meta))
+        return ast.Num(self._int(c[0]), self._p(meta))
 
     def bool_true(self, meta, c):
         return ast.BoolLit(True, self._p(meta))
@@ -360,7 +399,7 @@ class _ToAst(Transformer):
     # -- values and options
     def number_value(self, meta, c):
         tok = c[0]
-        return float(tok) if tok.type == "FLOAT" else _int(tok, self.path)
+        return float(tok) if tok.type == "FLOAT" else self._int(tok)
 
     def negative_float(self, meta, c):  # c: [MINUS, FLOAT]
         return -float(c[-1])
@@ -369,7 +408,7 @@ class _ToAst(Transformer):
         return ast.Range(c[0], c[1])
 
     def string_value(self, meta, c):
-        return _unquote(c[0], self.path)
+        return self._unquote(c[0])
 
     def name_value(self, meta, c):
         return str(c[0])
@@ -414,7 +453,7 @@ class _ToAst(Transformer):
     # -- networks and hypotheses
     def network(self, meta, c):
         name, kind, source, options = c
-        return ast.NetworkDecl(str(name), str(kind), _unquote(source, self.path), options or (), _tok_pos(self.path, name))
+        return ast.NetworkDecl(str(name), str(kind), self._unquote(source), options or (), _tok_pos(self.path, name))
 
     def align_stmt(self, meta, c):
         var, site, intervention = c

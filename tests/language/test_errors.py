@@ -449,3 +449,21 @@ def test_byte_order_mark_is_not_content(tmp_path):
     p = tmp_path / "bom.causal"
     p.write_bytes("\ufeff".encode("utf-8") + model("  output y = a").encode("utf-8"))
     assert list(load_spec(p).models) == ["M"]
+
+
+def test_problems_found_while_reading_come_with_the_compile_errors():
+    """A duplicate table key (found while reading) no longer hides an unknown name in another
+    model, nor does a bad string escape hide a type error."""
+    t = ("model M {\n  input a : 0..3\n  table T : 0..3 -> 0..3 { 1: 1, 1: 2 }\n  output y = T(a)\n}\n"
+         "model N {\n  input b : 0..3\n  output z = zz + b\n}\n"
+         'network n = torch "x\\q.py:f"\n'
+         "assert M: y + true\n")
+    errs = errors_of(t)
+    messages = [e.message for e in errs]
+    assert any("lists the key 1 twice" in m for m in messages)
+    assert any("unknown name 'zz'" in m for m in messages)
+    assert any("unknown escape" in m for m in messages)
+    assert [e.pos.line for e in errs] == sorted(e.pos.line for e in errs)
+    from abstract.language import parse_text
+    with pytest.raises(SpecError):  # parse_text alone is still strict
+        parse_text(t, FILE)

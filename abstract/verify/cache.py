@@ -1,8 +1,9 @@
 """A results cache so that CI does not retrain an unchanged hypothesis.
 
 Keyed by everything that can change the numbers: the spec text, the hypothesis, the
-network's fingerprint (architecture and weights), the seed, the device kind and the
-versions of abstract, torch and transformers. A hit returns the stored hypothesis result.
+network's declaration and source and the fingerprint of its loaded weights, the seed, the
+device, the versions of abstract, torch and transformers, and a hash of abstract's own source
+(see ``verify.pipeline.verify_spec``). A hit returns the stored hypothesis result.
 """
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ report and the pytest plugin all read.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import platform
 import time
@@ -24,6 +25,18 @@ def versions() -> dict[str, str]:
     import transformers
     return {"abstract": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
             "python": platform.python_version()}
+
+
+@functools.lru_cache(maxsize=1)
+def package_fingerprint() -> str:
+    """Hash of abstract's own source files: a results-cache key part, so that a changed engine
+    (an edited checkout, not only a new release number) never serves results it did not make."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def describe_device(device: str | None) -> str:
@@ -137,7 +150,7 @@ def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device
                 raise net
             key = cache_key(spec=spec.sha256, hypothesis=h.name, seed=seed, device=doc["run"]["device"],
                             network=[network_source_fingerprint(spec, h.network), net.fingerprint],
-                            versions=versions())
+                            versions=versions(), code=package_fingerprint())
             result = cache.get(key)
             if result is None:
                 all_cached = False

@@ -16,8 +16,11 @@ from ..neural.sites import SLOT_PREFIX, Site
 from .data import PairSet
 from .metrics import best_seed_index, iia_summary, rate, seed_entry
 from .plan import TRAINED, Plan, VariablePlan
+from .batched import MAX_STACK, prepare_sites, train_stacked
 from .train import (SiteData, count_correct, describe, make_intervention, predict, prepare_site,
                     train_intervention)
+
+STACKABLE = ("das", "lowrank")  # rotations: one module per position, stacked in one pass
 
 DEFAULT_COMPONENT = "resid_post"
 
@@ -48,6 +51,7 @@ class VariableContext:
     step: Optional[Callable[[float], None]] = None
     cells: dict = field(default_factory=dict)
     _site_data: dict = field(default_factory=dict)
+    stack_rows: bool = True  # train a grid row's positions together (same results, less time)
 
     def site(self, layer: int, component: str, position: Any) -> Site:
         if not self.encoder.uses_positions:
@@ -64,22 +68,45 @@ class VariableContext:
             self._site_data[key] = prepare_site(self.runner, site, self.splits[split])
         return self._site_data[key]
 
+    def train_row(self, sites: list[Site], seed: int) -> None:
+        """Train the not-yet-trained cells at ``sites`` (one layer, several positions) together,
+        in stacked passes (``batched.py``); :meth:`cell` then finds them done. Only rotations
+        (das/lowrank) on language models, where positions share the suffix."""
+        ip = self.var.intervention
+        todo = list(dict.fromkeys(s for s in sites if (s, seed) not in self.cells))
+        if len(todo) < 2 or ip.kind not in STACKABLE or not self.encoder.uses_positions:
+            return
+        for start in range(0, len(todo), MAX_STACK):
+            group = todo[start:start + MAX_STACK]
+            self._site_data.clear()  # one row's prefix in memory at a time
+            train = prepare_sites(self.runner, group, self.splits["train"])
+            intervs = [make_intervention(ip, train[0].hidden, seed) for _ in group]
+            losses = train_stacked(self.runner, self.encoder, train, intervs, self.plan.train, seed, self.step)
+            del train
+            for site, interv, site_losses in zip(group, intervs, losses):
+                self._finish(site, seed, interv, site_losses)
+
+    def _finish(self, site: Site, seed: int, interv: Any, losses: list[float]) -> Cell:
+        """Score a trained intervention on dev and test and remember the cell."""
+        sd_test = self.data(site, "test")
+        dev = count_correct(predict(self.runner, self.encoder, self.data(site, "dev"), interv),
+                            self.data(site, "dev").label)
+        test_pred = predict(self.runner, self.encoder, sd_test, interv)
+        cell = Cell(site, seed, interv, dev, count_correct(test_pred, sd_test.label), losses, test_pred)
+        self.cells[(site, seed)] = cell
+        self.tick(f"{self.var.name} {site.label} seed {seed}: dev {rate(*dev):.3f}")
+        return cell
+
     def cell(self, site: Site, seed: int) -> Cell:
         key = (site, seed)
         if key not in self.cells:
             ip = self.var.intervention
-            sd_test = self.data(site, "test")
-            interv = make_intervention(ip, sd_test.hidden, seed)
+            interv = make_intervention(ip, self.data(site, "test").hidden, seed)
             losses = []
             if ip.kind in TRAINED:
                 losses = train_intervention(self.runner, self.encoder, self.data(site, "train"), interv,
                                             self.plan.train, seed, self.step)
-            dev = count_correct(predict(self.runner, self.encoder, self.data(site, "dev"), interv),
-                                self.data(site, "dev").label)
-            test_pred = predict(self.runner, self.encoder, sd_test, interv)
-            test = count_correct(test_pred, sd_test.label)
-            self.cells[key] = Cell(site, seed, interv, dev, test, losses, test_pred)
-            self.tick(f"{self.var.name} {site.label} seed {seed}: dev {rate(*dev):.3f}")
+            self._finish(site, seed, interv, losses)
         return self.cells[key]
 
 
@@ -129,6 +156,8 @@ def run_variable(ctx: VariableContext, train_seeds: bool = True) -> dict[str, An
     if layers:
         best = None
         for layer in layers:
+            if ctx.stack_rows:
+                ctx.train_row([ctx.site(layer, component, p) for p in positions], seeds[0])
             for p in positions:
                 cell = ctx.cell(ctx.site(layer, component, p), seeds[0])
                 score = rate(*cell.dev)

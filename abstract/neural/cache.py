@@ -8,7 +8,7 @@ and the base activation at the site); the runner then only executes the suffix.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import torch
 
@@ -75,3 +75,39 @@ class BaseCache:
             calls=[(cut(a), cut(k)) for a, k in self.calls],
             inputs=cut(self.inputs),
         )
+
+
+def stack_caches(caches: Sequence[BaseCache]) -> BaseCache:
+    """Several caches of one prefix (sites at the same layer and component, different token
+    positions, the same base examples) as one batch: rows of ``caches[0]``, then ``caches[1]``...
+
+    Why: the suffix of the network is the same for all of them, so one forward of a stacked
+    batch replaces one forward per position -- a grid row trained in one pass per step."""
+    first = caches[0]
+    for c in caches[1:]:
+        if (c.start, c.site.layer, c.site.component, c.batch_size) != \
+                (first.start, first.site.layer, first.site.component, first.batch_size):
+            raise ValueError("only caches of one layer, component and batch can be stacked")
+    if not all(c.cached for c in caches):
+        raise ValueError("uncached (hook fallback) caches cannot be stacked")
+    n = first.batch_size
+
+    def cat(xs: list) -> Any:
+        x = xs[0]
+        if torch.is_tensor(x):
+            return torch.cat(xs) if x.dim() >= 2 and x.shape[0] == n else x
+        if isinstance(x, (tuple, list)):
+            return type(x)(cat([v[i] for v in xs]) for i in range(len(x)))
+        if isinstance(x, dict):
+            return {k: cat([v[k] for v in xs]) for k in x}
+        return x
+
+    return replace(
+        first,
+        base_act=torch.cat([c.base_act for c in caches]),
+        positions=None if first.positions is None else torch.cat([c.positions for c in caches]),
+        hidden=None if first.hidden is None else torch.cat([c.hidden for c in caches]),
+        calls=[(cat([c.calls[i][0] for c in caches]), cat([c.calls[i][1] for c in caches]))
+               for i in range(len(first.calls))],
+        inputs=None,
+    )

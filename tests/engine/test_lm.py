@@ -114,3 +114,29 @@ def test_interchange_equals_counterfactual_prompt(family):
     ref = enc.class_logits(runner.logits(cf, enc.logit_positions(cf)))
     assert torch.allclose(cached, ref, atol=1e-4)
     assert torch.equal(predict(runner, enc, sd, interv), predict_uncached(runner, enc, pairs, site, interv))
+
+
+@pytest.mark.parametrize("family, component", [("gpt2", "resid_post"), ("llama", "mlp_out"), ("gpt_neox", "attn_out")])
+def test_stacked_row_training_equals_training_each_position(family, component):
+    """A grid row trained in one stacked pass (batched.py) takes the same Adam steps as
+    training each position on its own: same losses and same rotations, to float tolerance."""
+    from abstract.engine.batched import prepare_sites, train_stacked
+    from abstract.engine.plan import InterventionPlan, TrainPlan
+    from abstract.engine.train import make_intervention, train_intervention
+    from abstract.language import compile_text as ct
+    model = ct(COPY_MODEL).models["Copy"]
+    lm = tiny_lm(family, seed=2).requires_grad_(False)
+    net = LoadedNetwork("lm", "lm", lm, {"prompt": "{a} {b} =", "answer": " {y}"}, tokenizer=word_tokenizer())
+    enc, runner = make_encoder(net, model), make_runner(lm)
+    pairs = encode_pairs(make_splits(model, "a", 48, 8, 8, seed=1)["train"], "a", enc)
+    sites = [Site(layer=0, component=component, position=enc.site_position(p)) for p in ("a", "b", "last")]
+    tp, ip = TrainPlan(samples=48, epochs=2, batch=16, lr=0.01), InterventionPlan("das", 3)
+    stacked = [make_intervention(ip, 32, seed=5) for _ in sites]
+    losses = train_stacked(runner, enc, prepare_sites(runner, sites, pairs), stacked, tp, seed=5)
+    for site, interv, site_losses in zip(sites, stacked, losses):
+        alone = make_intervention(ip, 32, seed=5)
+        alone_losses = train_intervention(runner, enc, prepare_site(runner, site, pairs), alone, tp, seed=5)
+        assert len(site_losses) == len(alone_losses) == 6
+        assert site_losses == pytest.approx(alone_losses, abs=1e-5)
+        assert torch.allclose(interv.basis, alone.basis, atol=1e-5)
+        assert not torch.allclose(interv.basis, make_intervention(ip, 32, seed=5).basis, atol=1e-3)  # it trained

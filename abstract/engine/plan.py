@@ -24,7 +24,7 @@ Options understood (defaults in brackets):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Union
 
 from ..language import ast

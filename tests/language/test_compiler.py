@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from abstract.causal.domains import BOOL, INT, Domain
-from abstract.causal.expr import Const, Lookup, MechanismUndefined, Op, Var, show
-from abstract.language import SpecError, compile_text
+from abstract.causal.domains import BOOL, Domain
+from abstract.causal.expr import Const, Lookup, MechanismUndefined, Op, Var
+from abstract.language import compile_text
 from abstract.language.ast import AllValues, CallValue, Range
 
 SPEC = '''

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from abstract.causal.domains import Domain
-from abstract.causal.expr import Lookup, MechanismUndefined, Op, compile_expr, show
+from abstract.causal.expr import Lookup, MechanismUndefined, compile_expr, show
 from abstract.language import SpecError, compile_text, load_spec, parse_file, parse_text
 from abstract.language import ast
 from abstract.language.ast import Binary, BoolLit, Call, IfThenElse, Name, Num, Unary

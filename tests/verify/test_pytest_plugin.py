@@ -1,7 +1,6 @@
 """`pytest specs/` collects *.causal files: one item for the checks, one per hypothesis."""
 from __future__ import annotations
 
-import pytest
 
 from abstract.verify import pipeline
 

@@ -126,3 +126,11 @@ def test_rlimit_must_be_a_positive_integer(tmp_path, capsys, value):
     with pytest.raises(SystemExit) as info:
         main(["check", "--rlimit", value, _write(tmp_path, GOOD)])
     assert info.value.code == 2 and "expected a positive integer" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("device, said", [("gpu", "not a device name"), ("mps", "not supported")]
+                         + ([] if __import__("torch").cuda.is_available() else [("cuda", "no CUDA device")]))
+def test_unusable_device_is_refused_before_any_work(tmp_path, capsys, device, said):
+    assert main(["verify", _write(tmp_path, GOOD), "--device", device, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: --device {device}: " in err and said in err

@@ -192,3 +192,14 @@ def test_isolate_pairs_leave_out_what_the_variable_was_trained_on():
     trained = {pair_key(ex) for ex in first[:150]}
     again = isolate_pairs(model, "left", "right", 300, seed=7, exclude=trained)
     assert len(again) == 300 and not trained & {pair_key(ex) for ex in again}
+
+
+@pytest.mark.parametrize("informative, balance", [(True, None), (False, "left")])
+def test_memoized_model_draws_exactly_the_same_pairs(informative, balance):
+    """The engine draws data from a memoized view of the causal model (for speed); the pairs
+    and labels must be exactly those of the plain model."""
+    from abstract.engine.data import memoized
+    model = load_spec(ROOT / "specs" / "hierarchical_equality.causal").models["HierarchicalEquality"]
+    plain = make_splits(model, "left", 300, 50, 50, 2, balance, informative)
+    fast = make_splits(memoized(model), "left", 300, 50, 50, 2, balance, informative)
+    assert plain == fast

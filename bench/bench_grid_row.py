@@ -18,10 +18,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 from _common import batch, device, gpt2  # noqa: E402
 
-from abstract.engine.batched import prepare_sites, train_stacked  # noqa: E402
+from abstract.engine.batched import train_stacked  # noqa: E402
 from abstract.engine.data import PairSet  # noqa: E402
 from abstract.engine.plan import InterventionPlan, TrainPlan  # noqa: E402
-from abstract.engine.train import make_intervention, prepare_site, train_intervention  # noqa: E402
+from abstract.engine.train import make_intervention, prepare_site, prepare_sites, train_intervention  # noqa: E402
 from abstract.neural.runner import make_runner  # noqa: E402
 from abstract.neural.sites import Site  # noqa: E402
 

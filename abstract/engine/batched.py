@@ -17,25 +17,10 @@ from torch import nn
 
 from ..neural.cache import stack_caches
 from ..neural.interventions import Intervention
-from ..neural.sites import Site
-from .data import PairSet
 from .plan import TrainPlan
 from .train import SiteData, fit
 
 MAX_STACK = 8  # positions per stacked pass: bounds memory at MAX_STACK x one batch
-
-
-def prepare_sites(runner, sites: Sequence[Site], pairs: PairSet) -> list[SiteData]:
-    """SiteData for several sites from one base forward and one source forward; sites at one
-    layer share the prefix tensors (one copy in memory, not one per position)."""
-    caches = runner.prepare_many(pairs.base_x, sites)
-    sources = runner.collect_many(pairs.source_x, sites)
-    out = []
-    for s in sites:
-        dev = caches[s].base_act.device
-        lp = pairs.logit_pos.to(dev) if pairs.logit_pos is not None else None
-        out.append(SiteData(s, caches[s], sources[s], pairs.label.to(dev), lp))
-    return out
 
 
 def train_stacked(runner, encoder, sds: Sequence[SiteData], intervs: Sequence[Intervention], tp: TrainPlan,

@@ -16,8 +16,8 @@ from ..neural.sites import SLOT_PREFIX, Site
 from .data import PairSet
 from .metrics import best_seed_index, iia_summary, rate, seed_entry
 from .plan import TRAINED, Plan, VariablePlan
-from .batched import MAX_STACK, prepare_sites, train_stacked
-from .train import (SiteData, count_correct, describe, make_intervention, predict, prepare_site,
+from .batched import MAX_STACK, train_stacked
+from .train import (SiteData, count_correct, describe, make_intervention, predict, prepare_site, prepare_sites,
                     train_intervention)
 
 STACKABLE = ("das", "lowrank")  # rotations: one module per position, stacked in one pass
@@ -51,7 +51,6 @@ class VariableContext:
     step: Optional[Callable[[float], None]] = None
     cells: dict = field(default_factory=dict)
     _site_data: dict = field(default_factory=dict)
-    stack_rows: bool = True  # train a grid row's positions together (same results, less time)
 
     def site(self, layer: int, component: str, position: Any) -> Site:
         if not self.encoder.uses_positions:
@@ -156,8 +155,7 @@ def run_variable(ctx: VariableContext, train_seeds: bool = True) -> dict[str, An
     if layers:
         best = None
         for layer in layers:
-            if ctx.stack_rows:
-                ctx.train_row([ctx.site(layer, component, p) for p in positions], seeds[0])
+            ctx.train_row([ctx.site(layer, component, p) for p in positions], seeds[0])
             for p in positions:
                 cell = ctx.cell(ctx.site(layer, component, p), seeds[0])
                 score = rate(*cell.dev)

@@ -1,15 +1,15 @@
 """Train one intervention at one site on a frozen network, and evaluate it.
 
 Why it is cheap: the network never changes, so the source activations at the site and the
-base forward up to the site are computed once per (site, split) (:func:`prepare_site`) and
-every training step runs only the part of the network after the site
-(``runner.run_from_site``). Loss: cross-entropy of the intervened network's class scores
+base forward up to the site are computed once per (site, split) (:func:`prepare_site`,
+:func:`prepare_sites`) and every training step runs only the part of the network after the
+site (``runner.run_from_site``). Loss: cross-entropy of the intervened network's class scores
 (classes = the output domain) against the causal model's counterfactual label.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 from torch import nn
@@ -89,11 +89,20 @@ class SiteData:
 
 def prepare_site(runner, site: Site, pairs: PairSet) -> SiteData:
     """One forward of the bases (kept as a prefix cache) and one of the sources (activations)."""
-    cache = runner.prepare(pairs.base_x, site)
-    source = runner.collect(pairs.source_x, site)
-    dev = cache.base_act.device
-    lp = pairs.logit_pos.to(dev) if pairs.logit_pos is not None else None
-    return SiteData(site, cache, source, pairs.label.to(dev), lp)
+    return prepare_sites(runner, [site], pairs)[0]
+
+
+def prepare_sites(runner, sites: Sequence[Site], pairs: PairSet) -> list[SiteData]:
+    """SiteData for several sites from one base forward and one source forward; sites at one
+    layer share the prefix tensors (one copy in memory, not one per position)."""
+    caches = runner.prepare_many(pairs.base_x, sites)
+    sources = runner.collect_many(pairs.source_x, sites)
+    out = []
+    for s in sites:
+        dev = caches[s].base_act.device
+        lp = pairs.logit_pos.to(dev) if pairs.logit_pos is not None else None
+        out.append(SiteData(s, caches[s], sources[s], pairs.label.to(dev), lp))
+    return out
 
 
 def _logits(runner, encoder, sd: SiteData, interv: Intervention, idx: Optional[torch.Tensor]) -> torch.Tensor:

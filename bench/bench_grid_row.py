@@ -20,7 +20,7 @@ from _common import batch, device, gpt2  # noqa: E402
 
 from abstract.engine.batched import train_stacked  # noqa: E402
 from abstract.engine.data import PairSet  # noqa: E402
-from abstract.engine.plan import InterventionPlan, TrainPlan  # noqa: E402
+from abstract.hypothesis.plan import InterventionPlan, TrainPlan  # noqa: E402
 from abstract.engine.train import make_intervention, prepare_site, prepare_sites, train_intervention  # noqa: E402
 from abstract.neural.runner import make_runner  # noqa: E402
 from abstract.neural.sites import Site  # noqa: E402

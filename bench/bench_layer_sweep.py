@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 from _common import batch, device, gpt2  # noqa: E402
 
-from abstract.engine.plan import InterventionPlan  # noqa: E402
+from abstract.hypothesis.plan import InterventionPlan  # noqa: E402
 from abstract.engine.train import make_intervention  # noqa: E402
 from abstract.neural.runner import make_runner  # noqa: E402
 from abstract.neural.sites import Site  # noqa: E402

@@ -24,7 +24,7 @@ from .data import pair_key, dataset_summary, encode_pairs, isolate_pairs, make_s
 from .encoders import make_encoder
 from .metrics import metric_entry
 from .networks import LoadedNetwork, load_network
-from .plan import build_plan, check_against_model
+from ..hypothesis.plan import build_plan, check_against_model
 from .joint import joint_groups, random_network_joint, run_group
 from .joint_data import encode_joint, joint_summary, make_joint_splits
 from .search import VariableContext, align_site, grid_axes, run_variable

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..neural.cache import stack_caches
 from ..neural.interventions import Intervention
-from .plan import TrainPlan
+from ..hypothesis.plan import TrainPlan
 from .train import SiteData, fit
 
 MAX_STACK = 8  # positions per stacked pass: bounds memory at MAX_STACK x one batch

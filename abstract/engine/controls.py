@@ -14,7 +14,7 @@ from typing import Any
 from ..neural.runner import make_runner
 from .data import PairSet
 from .networks import LoadedNetwork, reinitialized
-from .plan import TRAINED, InterventionPlan, TrainPlan
+from ..hypothesis.plan import TRAINED, InterventionPlan, TrainPlan
 from .train import (count_correct, make_intervention, predict, prepare_site, random_rotation,
                     train_intervention)
 

@@ -27,7 +27,7 @@ from ..neural.sites import Site
 from .joint_data import JointPairSet
 from .metrics import best_seed_index, iia_summary, metric_entry, rate, seed_entry
 from .networks import reinitialized
-from .plan import Plan, TrainPlan, VariablePlan
+from ..hypothesis.plan import Plan, TrainPlan, VariablePlan
 from .search import Cell, VariableContext, spelled
 from .train import EVAL_BATCH, count_correct, fit, predict, prepare_site
 

@@ -15,7 +15,7 @@ import torch
 from ..neural.sites import SLOT_PREFIX, Site
 from .data import PairSet
 from .metrics import best_seed_index, iia_summary, rate, seed_entry
-from .plan import TRAINED, Plan, VariablePlan
+from ..hypothesis.plan import TRAINED, Plan, VariablePlan
 from .batched import MAX_STACK, train_stacked
 from .train import (SiteData, count_correct, describe, make_intervention, predict, prepare_site, prepare_sites,
                     train_intervention)

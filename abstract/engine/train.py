@@ -19,7 +19,7 @@ from ..neural.interventions import (DAS, BoundlessDAS, Intervention, LowRankRota
                                     VectorInterchange, random_rotation_control, temperature_schedule)
 from ..neural.sites import Site
 from .data import PairSet, minibatches
-from .plan import InterventionPlan, TrainPlan
+from ..hypothesis.plan import InterventionPlan, TrainPlan
 
 # Above this width `das` keeps only the k used columns of the rotation (LowRankRotation): the
 # same function class (a k-dim subspace swap) without a hidden x hidden orthogonal matrix.

@@ -21,30 +21,13 @@ from typing import Mapping, Optional, Union
 
 import torch
 
-COMPONENTS = ("resid_pre", "resid_post", "attn_out", "mlp_out")
-COMPONENT_ALIASES = {
-    "block_output": "resid_post",
-    "block_input": "resid_pre",
-    "resid_mid_in": "resid_pre",
-    "attn_output": "attn_out",
-    "mlp_output": "mlp_out",
-    "output": "resid_post",
-}
+from ..hypothesis.components import COMPONENT_ALIASES, COMPONENTS, canonical_component  # noqa: F401
+
 POSITION_KEYWORDS = ("last", "first")
 SLOT_PREFIX = "slot:"  # position "slot:a": the token of template slot `a`, found per example
 NAMED_POSITIONS = "named_positions"  # key of the encoded inputs holding {slot: LongTensor[batch]}
 
 Position = Union[int, str, None]
-
-
-def canonical_component(name: str) -> str:
-    """Map a component name or alias to its canonical spelling, or raise ``ValueError``."""
-    key = name.strip().lower()
-    key = COMPONENT_ALIASES.get(key, key)
-    if key not in COMPONENTS:
-        known = ", ".join(COMPONENTS + tuple(COMPONENT_ALIASES))
-        raise ValueError(f"unknown site component {name!r}; expected one of: {known}")
-    return key
 
 
 @dataclass(frozen=True)

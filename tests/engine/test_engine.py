@@ -11,7 +11,7 @@ from abstract.engine.align import align_hypothesis
 from abstract.engine.data import encode_pairs, make_splits
 from abstract.engine.encoders import make_encoder
 from abstract.engine.networks import load_network
-from abstract.engine.plan import InterventionPlan, TrainPlan, build_plan
+from abstract.hypothesis.plan import InterventionPlan, TrainPlan, build_plan
 from abstract.engine.train import (count_correct, make_intervention, predict, predict_uncached, prepare_site,
                                    train_intervention)
 from abstract.language import SpecError, compile_text, load_spec

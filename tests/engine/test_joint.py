@@ -18,7 +18,7 @@ from abstract.engine.encoders import make_encoder
 from abstract.engine.joint import predict_joint, prepare_joint, train_joint
 from abstract.engine.joint_data import encode_joint, make_joint_splits, subsets
 from abstract.engine.networks import load_network
-from abstract.engine.plan import TrainPlan, build_plan
+from abstract.hypothesis.plan import TrainPlan, build_plan
 from abstract.engine.train import count_correct, predict, prepare_site
 from abstract.language import SpecError, compile_text
 from abstract.neural.interventions import MultiVariableDAS

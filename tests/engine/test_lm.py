@@ -121,7 +121,7 @@ def test_stacked_row_training_equals_training_each_position(family, component):
     """A grid row trained in one stacked pass (batched.py) takes the same Adam steps as
     training each position on its own: same losses and same rotations, to float tolerance."""
     from abstract.engine.batched import train_stacked
-    from abstract.engine.plan import InterventionPlan, TrainPlan
+    from abstract.hypothesis.plan import InterventionPlan, TrainPlan
     from abstract.engine.train import make_intervention, prepare_sites, train_intervention
     from abstract.language import compile_text as ct
     model = ct(COPY_MODEL).models["Copy"]

@@ -29,6 +29,7 @@ from typing import Any, Mapping, Optional, Union
 
 from ..language import ast
 from ..language.errors import SpecError
+from .components import canonical_component
 
 Position = Union[int, str, None]
 
@@ -117,7 +118,6 @@ def _position(v: Any, pos: ast.Pos, key: str = "position") -> Position:
 
 
 def _component(v: Any, pos: ast.Pos) -> str:
-    from ..neural.sites import canonical_component
     if not isinstance(v, str):
         raise _err(f"`component` must be a name such as resid_post, got {v!r}", pos)
     try:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
+from .device import device_problem
 from .language.errors import SpecError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -177,25 +178,6 @@ def _run(args: argparse.Namespace, judge: bool) -> int:
         worst = max(worst, code if judge else (2 if code == 2 else 0))
     _write_outputs(args, docs)
     return worst
-
-
-def device_problem(device: str | None) -> str | None:
-    """Why ``device`` cannot be used here (None when it can): said once, before any work."""
-    if not device:
-        return None
-    import torch
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        return "not a device name; expected cpu, cuda or cuda:N"
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            return "no CUDA device is available on this machine (use cpu, or leave --device out)"
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            return f"there are only {torch.cuda.device_count()} CUDA device(s)"
-    elif dev.type != "cpu":
-        return f"device type {dev.type!r} is not supported; expected cpu or cuda"
-    return None
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

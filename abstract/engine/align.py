@@ -16,6 +16,7 @@ from typing import Any, Mapping, Optional
 
 import torch
 
+from ..device import pick_device
 from ..language import Spec
 from ..language.errors import SpecError
 from ..neural.runner import make_runner
@@ -31,13 +32,6 @@ from .search import VariableContext, align_site, grid_axes, run_variable
 from .train import count_correct, predict, prepare_site
 
 SMALL_NETWORK = 2_000_000  # parameters
-
-
-def pick_device(device: Optional[str]) -> torch.device:
-    """The requested device, else CUDA when present, else CPU."""
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 @contextlib.contextmanager

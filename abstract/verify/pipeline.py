@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import __version__
+from ..device import describe_device, pick_device
 from ..language import Spec, load_spec
 from ..language.errors import SpecError
 from .cache import ResultsCache, cache_key
@@ -37,16 +38,6 @@ def package_fingerprint() -> str:
         h.update(str(f.relative_to(root)).encode())
         h.update(f.read_bytes())
     return h.hexdigest()[:16]
-
-
-def describe_device(device: str | None) -> str:
-    import torch
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and torch.cuda.is_available():
-        index = torch.device(device).index or 0
-        return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
-    return device
 
 
 def model_summaries(spec: Spec) -> dict[str, Any]:
@@ -175,7 +166,6 @@ def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device
 def _load(spec: Spec, network: str, device: str | None) -> Any:
     """The loaded network, or the exception loading raised (kept, so each hypothesis on the
     same network reports it without loading again)."""
-    from ..engine.align import pick_device
     from ..engine.networks import load_network
     try:
         return load_network(spec.networks[network], spec.path, pick_device(device))

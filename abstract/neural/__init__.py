@@ -15,7 +15,7 @@ _EXPORTS = {
     "BoundlessDAS": "interventions", "MultiVariableDAS": "interventions",
     "random_rotation_control": "interventions", "temperature_schedule": "interventions",
     "BaseCache": "cache", "LMRunner": "lm_runner", "TorchRunner": "torch_runner",
-    "make_runner": "runner",
+    "make_runner": "runner", "Runner": "runner", "Hooks": "hooks",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -32,16 +32,15 @@ GPT_NEOX = ArchSpec("gpt_neox", "gpt_neox.layers", "attention", "mlp",
 LLAMA_LIKE = ArchSpec("llama", "model.layers", "self_attn", "mlp", "model.norm", ("lm_head",),
                       logit_softcap_attr="final_logit_softcapping")
 
-# model_type -> spec. VERIFIED_FAMILIES are exercised by tests/neural (transformers 5.23);
-# phi3 and olmo2 were checked by hand once; other llama-layout models pass the structural check.
+# model_type -> spec. tests/neural runs the cached path of gpt2, gpt_neox, llama, qwen2, qwen3, mistral,
+# gemma, gemma2, gemma3_text, granite, phi3 and olmo2 against the model's own forward (neural_testkit);
+# other llama-layout models pass the structural check.
 ARCHITECTURES = {
     "gpt2": GPT2,
     "gpt_neox": GPT_NEOX,
     **{t: LLAMA_LIKE for t in ("llama", "qwen2", "qwen3", "mistral", "gemma", "gemma2",
                                "gemma3_text", "phi3", "olmo", "olmo2", "granite", "smollm3")},
 }
-VERIFIED_FAMILIES = ("gpt2", "gpt_neox", "llama", "qwen2", "qwen3", "mistral", "gemma", "gemma2",
-                     "gemma3_text")
 
 
 class UnsupportedModelError(ValueError):

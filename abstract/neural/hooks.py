@@ -11,8 +11,7 @@ this package goes through :class:`Hooks`, whose ``__exit__`` removes them whatev
 """
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from torch import nn
 from torch.utils.hooks import RemovableHandle
@@ -51,6 +50,5 @@ class Hooks:
     def __enter__(self) -> Hooks:
         return self
 
-    def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
-                 tb: Optional[TracebackType]) -> None:
-        self.remove_all()
+    def __exit__(self, *exc_info: object) -> None:
+        self.remove_all()  # and let the exception, if any, propagate

@@ -21,7 +21,7 @@ from typing import Mapping, Optional, Union
 
 import torch
 
-from ..hypothesis.components import COMPONENT_ALIASES, COMPONENTS, canonical_component  # noqa: F401
+from ..hypothesis.components import canonical_component
 
 POSITION_KEYWORDS = ("last", "first")
 SLOT_PREFIX = "slot:"  # position "slot:a": the token of template slot `a`, found per example
@@ -35,7 +35,7 @@ class Site:
     """One intervention location.
 
     ``layer``: block index (LMs) or index into the layer-module list (torch modules).
-    ``component``: one of :data:`COMPONENTS` (aliases are normalised on construction).
+    ``component``: one of :data:`abstract.hypothesis.components.COMPONENTS` (aliases are normalised on construction).
     ``position``: token index among the *real* (non-pad) tokens, negative counts from the
     end, ``'last'``/``'first'``, ``'slot:NAME'`` (a prompt-template slot, whose token index the
     encoder records per example under :data:`NAMED_POSITIONS`: values of different token
@@ -61,9 +61,6 @@ class Site:
         """Short human-readable name, e.g. ``L3.resid_post@last`` or ``net.3``."""
         where = self.module if self.module is not None else f"L{self.layer}.{self.component}"
         return where if self.position is None else f"{where}@{self.position}"
-
-    def with_position(self, position: Position) -> "Site":
-        return Site(self.layer, self.component, position, self.module)
 
     def __str__(self) -> str:  # pragma: no cover - cosmetic
         return self.label

@@ -27,7 +27,7 @@ import torch
 
 from ..causal import CausalModel
 from ..language.errors import SpecError
-from ..neural.sites import NAMED_POSITIONS, SLOT_PREFIX, resolve_positions
+from ..neural.sites import NAMED_POSITIONS, SLOT_PREFIX, SiteError, resolve_positions
 from .networks import LoadedNetwork
 
 Input = Mapping[str, Any]
@@ -223,7 +223,7 @@ class LMEncoder:
             return "last"
         if isinstance(position, str) and position not in ("last", "first"):
             if position not in self.slots:
-                raise ValueError(f"position {position!r} is not a slot of the prompt {self.prompt!r} "
+                raise SiteError(f"position {position!r} is not a slot of the prompt {self.prompt!r} "
                                  f"(slots: {', '.join(self.slots) or 'none'})")
             return SLOT_PREFIX + position
         return position
@@ -247,7 +247,7 @@ def _slot_token(slot: str, text: str, spans: Mapping[str, tuple[int, int]], offs
     start, end = spans[slot]
     hits = [i for i, (a, b) in enumerate(offsets) if mask[i] and b > a and a < end and b > start]
     if not hits:
-        raise ValueError(f"slot {slot!r} of {text!r} has no token")
+        raise SiteError(f"slot {slot!r} of {text!r} has no token")
     return hits[-1]
 
 

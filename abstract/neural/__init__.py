@@ -7,7 +7,7 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "Site": "sites", "resolve_positions": "sites",
+    "Site": "sites", "SiteError": "sites", "resolve_positions": "sites",
     "ArchSpec": "architectures", "detect_architecture": "architectures",
     "UnsupportedModelError": "architectures", "torch_layer_paths": "architectures",
     "Intervention": "interventions", "VectorInterchange": "interventions",

@@ -20,7 +20,7 @@ from ..device import module_device
 from .architectures import ArchSpec, detect_architecture, get_module, get_module_list, has_path
 from .cache import BaseCache, BlockCall, NewAct
 from .hooks import Hooks
-from .sites import NAMED_POSITIONS, Site, gather_positions, resolve_positions, scatter_positions
+from .sites import NAMED_POSITIONS, Site, SiteError, gather_positions, resolve_positions, scatter_positions
 
 
 class _Stop(Exception):
@@ -77,7 +77,7 @@ class LMRunner:
     def _layer(self, site: Site) -> int:
         """The site's block index, counted from 0 (negative layers count from the end)."""
         if site.layer is None or not -self.n_layers <= site.layer < self.n_layers:
-            raise IndexError(f"layer {site.layer} out of range for a {self.n_layers}-block model")
+            raise SiteError(f"layer {site.layer} out of range for a {self.n_layers}-block model")
         return site.layer % self.n_layers
 
     def module_for(self, site: Site) -> nn.Module:

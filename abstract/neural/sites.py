@@ -30,6 +30,16 @@ NAMED_POSITIONS = "named_positions"  # key of the encoded inputs holding {slot: 
 Position = Union[int, str, None]
 
 
+class SiteError(IndexError, ValueError):
+    """A site this network or prompt cannot honour: a layer out of range, an unknown position or
+    slot, a token index past the end of some prompt.
+
+    Why a named error: the engine reports these as the spec's problem (with its location) and
+    lets any other exception show as a bug. It is an IndexError and a ValueError too, for callers
+    that catch those (as numpy's ``AxisError`` is).
+    """
+
+
 @dataclass(frozen=True)
 class Site:
     """One intervention location.
@@ -54,7 +64,7 @@ class Site:
             raise ValueError("a Site needs a layer index or a module path")
         if isinstance(self.position, str) and self.position not in POSITION_KEYWORDS \
                 and not self.position.startswith(SLOT_PREFIX):
-            raise ValueError(f"unknown position {self.position!r}; use an int, 'last', 'first' or 'slot:NAME'")
+            raise SiteError(f"unknown position {self.position!r}; use an int, 'last', 'first' or 'slot:NAME'")
 
     @property
     def label(self) -> str:
@@ -108,7 +118,7 @@ def resolve_positions(
     else:
         raise ValueError(f"cannot resolve position {position!r}")
     if bool((idx < first).any()) or bool((idx > last).any()):
-        raise IndexError(f"position {position!r} falls outside the real tokens of some example")
+        raise SiteError(f"position {position!r} falls outside the real tokens of some example")
     return idx.to(torch.long)
 
 

@@ -19,10 +19,10 @@ import torch
 from torch import nn
 
 from ..device import module_device
-from .architectures import get_module, has_path, torch_layer_paths
+from .architectures import UnsupportedModelError, get_module, has_path, torch_layer_paths
 from .cache import BaseCache, NewAct
 from .hooks import Hooks
-from .sites import Site
+from .sites import Site, SiteError
 
 
 def _call(model: nn.Module, inputs: Any) -> torch.Tensor:
@@ -41,7 +41,7 @@ class TorchRunner:
         self.model = model.eval().requires_grad_(False)
         try:
             self.layer_paths = torch_layer_paths(model, layers)
-        except ValueError:
+        except UnsupportedModelError:  # sites must then name module paths (site_path says so)
             self.layer_paths = []
         self.chain = self._find_chain(head)
         self.atol = atol
@@ -69,9 +69,9 @@ class TorchRunner:
         if site.module is not None:
             return site.module
         if not self.layer_paths:
-            raise ValueError("this model has no detected layer list; address the site by module path")
+            raise SiteError("this model has no detected layer list; address the site by module path")
         if site.layer is None or not -self.n_layers <= site.layer < self.n_layers:
-            raise IndexError(f"layer {site.layer} out of range ({self.n_layers} layers)")
+            raise SiteError(f"layer {site.layer} out of range ({self.n_layers} layers)")
         return self.layer_paths[site.layer]
 
     def module_for(self, site: Site) -> nn.Module:

@@ -17,7 +17,7 @@ from abstract.engine.networks import LoadedNetwork
 from abstract.language import compile_text
 from abstract.neural.hooks import Hooks
 from abstract.neural.runner import LMRunner, Runner, TorchRunner, make_runner
-from abstract.neural.sites import Site
+from abstract.neural.sites import Site, SiteError
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -75,6 +75,8 @@ def test_made_runners_are_runners():
     assert isinstance(torch_runner, TorchRunner) and isinstance(torch_runner, Runner)
     assert isinstance(lm_runner, LMRunner) and isinstance(lm_runner, Runner)
     assert not isinstance(object(), Runner)
+    with pytest.raises(SiteError, match="out of range"):
+        lm_runner.collect(make_batch()[0], Site(3, "resid_pre", "last"))  # 3 blocks: 0..2, -3..-1
 
 
 MODEL = """
@@ -104,6 +106,8 @@ def test_made_encoders_are_encoders():
     assert isinstance(lm_enc, LMEncoder) and isinstance(lm_enc, Encoder)
     assert torch_enc.site_position("anything", []) is None
     assert lm_enc.site_position("a", []) == "slot:a"
+    with pytest.raises(SiteError, match="not a slot"):
+        lm_enc.site_position("y", [])
 
 
 # ----- hooks that always go away ------------------------------------------------------------

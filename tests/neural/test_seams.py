@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import pathlib
 import re
+from typing import Any, Callable
 
 import pytest
 import torch
@@ -32,10 +33,10 @@ def _members(protocol: type) -> dict[str, object]:
     return found
 
 
-def _shape(fn: object) -> list[tuple[str, object, object]]:
+def _shape(fn: Callable[..., Any]) -> list[tuple[str, object, object]]:
     """A signature as (name, kind, default) rows. Types are mypy's job: ``make_runner`` and
     ``make_encoder`` are declared to return the protocols, so mypy checks both implementations."""
-    return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]  # type: ignore[arg-type]
+    return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
 
 
 def _assert_conforms(protocol: type, cls: type) -> None:
@@ -47,6 +48,7 @@ def _assert_conforms(protocol: type, cls: type) -> None:
         if isinstance(member, property):
             assert isinstance(impl, property), f"{cls.__name__}.{name} should be a property"
             continue
+        assert callable(impl) and callable(member)
         assert _shape(impl) == _shape(member), f"{cls.__name__}.{name} signature differs from {protocol.__name__}"
 
 
@@ -104,8 +106,7 @@ def test_made_encoders_are_encoders():
                                         tokenizer=_word_tokenizer()), model)
     assert isinstance(torch_enc, TorchEncoder) and isinstance(torch_enc, Encoder)
     assert isinstance(lm_enc, LMEncoder) and isinstance(lm_enc, Encoder)
-    assert torch_enc.site_position("anything", []) is None
-    assert lm_enc.site_position("a", []) == "slot:a"
+    assert [enc.site_position(p, []) for enc, p in ((torch_enc, "anything"), (lm_enc, "a"))] == [None, "slot:a"]
     with pytest.raises(SiteError, match="not a slot"):
         lm_enc.site_position("y", [])
 
@@ -188,7 +189,7 @@ def test_torch_runner_leaves_no_hook_when_a_forward_raises(monkeypatch):
 
 def test_lm_runner_leaves_no_hook_when_a_forward_raises(monkeypatch):
     lm = build_lm("gpt2")
-    runner = make_runner(lm)
+    runner = LMRunner(lm)
     base, _ = make_batch("right", seed=0)
     with torch.no_grad():
         ref = runner.logits(base)

@@ -5,7 +5,11 @@ answer to "which device", and the same refusal of one that cannot be used.
 """
 from __future__ import annotations
 
-from typing import Optional
+import itertools
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:  # torch is imported inside the functions: `check` stays torch-free
+    import torch
 
 
 def device_problem(device: Optional[str]) -> Optional[str]:
@@ -27,7 +31,7 @@ def device_problem(device: Optional[str]) -> Optional[str]:
     return None
 
 
-def pick_device(device: Optional[str] = None):
+def pick_device(device: Optional[str] = None) -> torch.device:
     """The requested device, else CUDA when present, else CPU (a ``torch.device``)."""
     import torch
     if device:
@@ -43,3 +47,15 @@ def describe_device(device: Optional[str] = None) -> str:
         index = dev.index or 0
         return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
     return str(dev)
+
+
+def module_device(module: torch.nn.Module) -> torch.device:
+    """Where ``module`` lives: the device of its first parameter or buffer (CPU if it has none).
+
+    Why here: runners move their inputs to the model; they read the model's placement rather
+    than choosing a device themselves (a parameter-free module has no ``next(parameters())``).
+    """
+    import torch
+    for tensor in itertools.chain(module.parameters(), module.buffers()):
+        return tensor.device
+    return torch.device("cpu")

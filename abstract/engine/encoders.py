@@ -21,26 +21,27 @@ from __future__ import annotations
 
 import itertools
 import string
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Protocol, Sequence, runtime_checkable
 
 import torch
 
 from ..causal import CausalModel
 from ..language.errors import SpecError
-from ..neural.sites import NAMED_POSITIONS, SLOT_PREFIX, resolve_positions
+from ..neural.sites import NAMED_POSITIONS, SLOT_PREFIX, SiteError, resolve_positions
 from .networks import LoadedNetwork
 
 Input = Mapping[str, Any]
 
 
 def render_value(v: Any) -> str:
+    """A value as prompts and answers spell it (``true``/``false`` for bools)."""
     return ("true" if v else "false") if isinstance(v, bool) else str(v)
 
 
 class OutputClasses:
     """The class list of a model's outputs and the class index of an output assignment."""
 
-    def __init__(self, model: CausalModel):
+    def __init__(self, model: CausalModel) -> None:
         self.outputs = list(model.outputs)
         self.domains = [model.domain(o) for o in self.outputs]
         self.values = list(itertools.product(*[d.values() for d in self.domains]))
@@ -58,14 +59,36 @@ class OutputClasses:
         return dict(zip(self.outputs, self.values[i]))
 
 
+@runtime_checkable
+class Encoder(Protocol):
+    """What the engine may ask of an encoder; :class:`TorchEncoder` and :class:`LMEncoder` both are one.
+
+    ``site_position`` maps a spec position to a :class:`~abstract.neural.sites.Site` position
+    (``None`` for position-free networks); ``position_token`` names it for report axes.
+    """
+
+    uses_positions: bool
+    classes: OutputClasses
+
+    def encode(self, inputs: Sequence[Input]) -> Any: ...
+
+    def logit_positions(self, encoded: Any) -> Optional[torch.Tensor]: ...
+
+    def class_logits(self, out: Any) -> torch.Tensor: ...
+
+    def site_position(self, position: Any, inputs: Sequence[Input] = ()) -> Any: ...
+
+    def position_token(self, position: Any, example: Optional[Input] = None) -> str: ...
+
+
 class TorchEncoder:
     """Plain modules: ``encode(list_of_input_dicts)`` (the network's, or one-hot by default)."""
 
     uses_positions = False
 
-    def __init__(self, net: LoadedNetwork, model: CausalModel):
+    def __init__(self, net: LoadedNetwork, model: CausalModel) -> None:
         self.model, self.classes = model, OutputClasses(model)
-        self._encode = net.encode or self._one_hot
+        self._encode: Callable[[list[dict[str, Any]]], Any] = net.encode or self._one_hot
 
     def _one_hot(self, inputs: Sequence[Input]) -> torch.Tensor:
         cols = []
@@ -76,13 +99,16 @@ class TorchEncoder:
         return torch.cat(cols, dim=1)
 
     def encode(self, inputs: Sequence[Input]) -> Any:
+        """The network's own ``encode`` (or one-hot) of the inputs, in the model's input order."""
         ordered = [{k: x[k] for k in self.model.inputs} for x in inputs]
         return self._encode(ordered)
 
     def logit_positions(self, encoded: Any) -> Optional[torch.Tensor]:
+        """None: a plain module's output has no position axis."""
         return None
 
     def class_logits(self, out: Any) -> torch.Tensor:
+        """The network's ``[batch, n_classes]`` logits, checked against the class count."""
         out = out.logits if hasattr(out, "logits") else out
         if out.dim() != 2 or out.shape[1] != len(self.classes):
             raise ValueError(f"the network returns outputs of shape {tuple(out.shape)}, but the model's "
@@ -90,10 +116,11 @@ class TorchEncoder:
                              f"[batch, {len(self.classes)}] logits")
         return out
 
-    def site_position(self, position: Any) -> None:
+    def site_position(self, position: Any, inputs: Sequence[Input] = ()) -> None:
+        """None: sites of a plain module address the whole activation vector."""
         return None
 
-    def position_token(self, position: Any) -> str:
+    def position_token(self, position: Any, example: Optional[Input] = None) -> str:
         return "(whole vector)"
 
 
@@ -102,7 +129,7 @@ class LMEncoder:
 
     uses_positions = True
 
-    def __init__(self, net: LoadedNetwork, model: CausalModel):
+    def __init__(self, net: LoadedNetwork, model: CausalModel) -> None:
         opts, decl = net.options, net.decl
         pos = decl.pos if decl is not None else None
         if "prompt" not in opts or "answer" not in opts:
@@ -125,7 +152,7 @@ class LMEncoder:
                                 hint="outputs: " + ", ".join(model.outputs))
         context = self.render(model.sample_inputs(1, seed=0)[0])[0]
         context_ids = self.tok(context, add_special_tokens=False)["input_ids"]
-        self.class_tokens = []
+        self.class_tokens: list[int] = []
         seen: dict[int, int] = {}
         for i in range(len(self.classes)):
             text = self.answer.format(**{k: render_value(v) for k, v in self.classes.as_dict(i).items()})
@@ -149,7 +176,7 @@ class LMEncoder:
     def render(self, x: Input) -> tuple[str, dict[str, tuple[int, int]]]:
         """Prompt text and the character span of each slot."""
         values = self.model.evaluate({k: x[k] for k in self.model.inputs})
-        text, spans = "", {}
+        text, spans = "", {}  # type: tuple[str, dict[str, tuple[int, int]]]
         for literal, field, _, _ in string.Formatter().parse(self.prompt):
             text += literal
             if field:
@@ -178,20 +205,25 @@ class LMEncoder:
         return out
 
     def logit_positions(self, encoded: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The last real token of every prompt: where the answer's first token is predicted."""
         ids = encoded["input_ids"]
         return resolve_positions("last", encoded.get("attention_mask"), ids.shape[1], ids.shape[0])
 
     def class_logits(self, out: Any) -> torch.Tensor:
+        """Each class's first-token logit (float32), at whatever positions ``out`` holds."""
         out = out.logits if hasattr(out, "logits") else out
         return out[..., self.class_tokens_t.to(out.device)].float()
 
     def site_position(self, position: Any, inputs: Sequence[Input] = ()) -> Any:
-        """Spec position -> runner position (``last``/``first``/int, or ``slot:NAME``)."""
+        """Spec position -> runner position (``last``/``first``/int, or ``slot:NAME``).
+
+        ``inputs`` is not needed (slot positions are found per example when encoding); it is
+        accepted because the engine passes its sample inputs."""
         if position is None:
             return "last"
         if isinstance(position, str) and position not in ("last", "first"):
             if position not in self.slots:
-                raise ValueError(f"position {position!r} is not a slot of the prompt {self.prompt!r} "
+                raise SiteError(f"position {position!r} is not a slot of the prompt {self.prompt!r} "
                                  f"(slots: {', '.join(self.slots) or 'none'})")
             return SLOT_PREFIX + position
         return position
@@ -215,10 +247,10 @@ def _slot_token(slot: str, text: str, spans: Mapping[str, tuple[int, int]], offs
     start, end = spans[slot]
     hits = [i for i, (a, b) in enumerate(offsets) if mask[i] and b > a and a < end and b > start]
     if not hits:
-        raise ValueError(f"slot {slot!r} of {text!r} has no token")
+        raise SiteError(f"slot {slot!r} of {text!r} has no token")
     return hits[-1]
 
 
-def make_encoder(net: LoadedNetwork, model: CausalModel):
+def make_encoder(net: LoadedNetwork, model: CausalModel) -> Encoder:
     """The encoder a network needs: prompts for LMs, tensors for plain modules."""
     return LMEncoder(net, model) if net.is_lm else TorchEncoder(net, model)

@@ -7,7 +7,7 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "Site": "sites", "COMPONENTS": "sites", "resolve_positions": "sites",
+    "Site": "sites", "SiteError": "sites", "resolve_positions": "sites",
     "ArchSpec": "architectures", "detect_architecture": "architectures",
     "UnsupportedModelError": "architectures", "torch_layer_paths": "architectures",
     "Intervention": "interventions", "VectorInterchange": "interventions",
@@ -15,7 +15,7 @@ _EXPORTS = {
     "BoundlessDAS": "interventions", "MultiVariableDAS": "interventions",
     "random_rotation_control": "interventions", "temperature_schedule": "interventions",
     "BaseCache": "cache", "LMRunner": "lm_runner", "TorchRunner": "torch_runner",
-    "make_runner": "runner",
+    "make_runner": "runner", "Runner": "runner", "Hooks": "hooks",
 }
 __all__ = sorted(_EXPORTS)
 

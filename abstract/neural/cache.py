@@ -8,11 +8,16 @@ and the base activation at the site); the runner then only executes the suffix.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
 
 from .sites import Site
+
+# What a run puts at the site: a ``[batch, hidden]`` tensor, or a function of the base activation.
+NewAct = Union[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]
+# The positional and keyword arguments one block was called with.
+BlockCall = tuple[tuple, dict]
 
 
 @dataclass
@@ -33,7 +38,7 @@ class BaseCache:
     positions: Optional[torch.Tensor] = None
     hidden: Optional[torch.Tensor] = None
     start: int = 0
-    calls: list = field(default_factory=list)
+    calls: list[BlockCall] = field(default_factory=list)
     inputs: Any = None
     cached: bool = True
     note: str = ""
@@ -105,9 +110,19 @@ def stack_caches(caches: Sequence[BaseCache]) -> BaseCache:
     return replace(
         first,
         base_act=torch.cat([c.base_act for c in caches]),
-        positions=None if first.positions is None else torch.cat([c.positions for c in caches]),
-        hidden=None if first.hidden is None else torch.cat([c.hidden for c in caches]),
+        positions=_cat_optional([c.positions for c in caches]),
+        hidden=_cat_optional([c.hidden for c in caches]),
         calls=[(cat([c.calls[i][0] for c in caches]), cat([c.calls[i][1] for c in caches]))
                for i in range(len(first.calls))],
         inputs=None,
     )
+
+
+def _cat_optional(xs: list[Optional[torch.Tensor]]) -> Optional[torch.Tensor]:
+    """Concatenated tensors, or None when the caches hold none (torch runners have no positions)."""
+    present = [x for x in xs if x is not None]
+    if not present:
+        return None
+    if len(present) != len(xs):
+        raise ValueError("caches disagree on which tensors they hold")
+    return torch.cat(present)

@@ -11,16 +11,16 @@ cached input with a forward hook on the sub-module that splices in the new value
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Optional, Sequence, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import torch
 from torch import nn
 
-from .architectures import ArchSpec, detect_architecture, get_module, has_path
-from .cache import BaseCache
-from .sites import NAMED_POSITIONS, Site, gather_positions, resolve_positions, scatter_positions
-
-NewAct = Union[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]
+from ..device import module_device
+from .architectures import ArchSpec, detect_architecture, get_module, get_module_list, has_path
+from .cache import BaseCache, BlockCall, NewAct
+from .hooks import Hooks
+from .sites import NAMED_POSITIONS, Site, SiteError, gather_positions, resolve_positions, scatter_positions
 
 
 class _Stop(Exception):
@@ -39,7 +39,7 @@ def _hidden_arg(args: tuple, kwargs: dict) -> torch.Tensor:
     return kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
 
 
-def _with_hidden(args: tuple, kwargs: dict, hidden: Optional[torch.Tensor]) -> tuple[tuple, dict]:
+def _with_hidden(args: tuple, kwargs: dict, hidden: Optional[torch.Tensor]) -> BlockCall:
     if "hidden_states" in kwargs:
         return args, {**kwargs, "hidden_states": hidden}
     return (hidden, *args[1:]), kwargs
@@ -52,55 +52,54 @@ def _resolve_new(new: NewAct, base_act: torch.Tensor) -> torch.Tensor:
 class LMRunner:
     """Cached and hook-based interventions on a frozen HF causal LM (see module docstring)."""
 
-    uses_position = True
-
-    def __init__(self, model: nn.Module, arch: Optional[ArchSpec] = None):
+    def __init__(self, model: nn.Module, arch: Optional[ArchSpec] = None) -> None:
         self.model = model.eval().requires_grad_(False)
         self.arch = arch or detect_architecture(model)
-        self.blocks = get_module(model, self.arch.blocks)
+        self.blocks = get_module_list(model, self.arch.blocks)
         self.final_norm = get_module(model, self.arch.final_norm)
         heads = [get_module(model, h) for h in self.arch.head if has_path(model, h)]
         self.head = heads[0] if heads else None
-        cap = getattr(model.config, self.arch.logit_softcap_attr, None) if self.arch.logit_softcap_attr else None
+        config = getattr(model, "config", None)
+        cap = getattr(config, self.arch.logit_softcap_attr, None) if self.arch.logit_softcap_attr else None
         self.softcap: Optional[float] = cap
         # Granite-style models divide their logits by this (HF does it in the LM head's forward)
-        self.logits_scaling: Optional[float] = getattr(model.config, "logits_scaling", None)
+        self.logits_scaling: Optional[float] = getattr(config, "logits_scaling", None)
 
     # ----- basic facts -------------------------------------------------------------------
     @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        return module_device(self.model)
 
     @property
     def n_layers(self) -> int:
         return len(self.blocks)
 
-    @property
-    def hidden_size(self) -> int:
-        return int(self.model.config.hidden_size)
+    def _layer(self, site: Site) -> int:
+        """The site's block index, counted from 0 (negative layers count from the end)."""
+        if site.layer is None or not -self.n_layers <= site.layer < self.n_layers:
+            raise SiteError(f"layer {site.layer} out of range for a {self.n_layers}-block model")
+        return site.layer % self.n_layers
 
     def module_for(self, site: Site) -> nn.Module:
         """The module whose input (``resid_pre``) or output (others) is the site."""
-        if site.layer is None or not -self.n_layers <= site.layer < self.n_layers:
-            raise IndexError(f"layer {site.layer} out of range for a {self.n_layers}-block model")
-        block = self.blocks[site.layer]
+        block = self.blocks[self._layer(site)]
         if site.component == "attn_out":
             return get_module(block, self.arch.attn)
         if site.component == "mlp_out":
             return get_module(block, self.arch.mlp)
         return block
 
-    def _inputs(self, inputs: Union[Mapping[str, torch.Tensor], torch.Tensor]) -> dict:
-        if torch.is_tensor(inputs):
-            inputs = {"input_ids": inputs}
+    def _inputs(self, inputs: Union[Mapping[str, Any], torch.Tensor]) -> dict[str, Any]:
+        given: Mapping[str, Any] = {"input_ids": inputs} if isinstance(inputs, torch.Tensor) else inputs
         dev = self.device
-        out = {k: (v.to(dev) if torch.is_tensor(v) else v) for k, v in dict(inputs).items()}
+        out: dict[str, Any] = {k: (v.to(dev) if torch.is_tensor(v) else v) for k, v in given.items()}
         if NAMED_POSITIONS in out:
             out[NAMED_POSITIONS] = {k: v.to(dev) for k, v in out[NAMED_POSITIONS].items()}
         return out
 
-    def positions(self, inputs: Mapping[str, torch.Tensor], site: Site) -> torch.Tensor:
-        ids = inputs.get("input_ids", inputs.get("inputs_embeds"))
+    def positions(self, inputs: Mapping[str, Any], site: Site) -> torch.Tensor:
+        """The site's token index in every example of an encoded batch (``LongTensor[batch]``)."""
+        ids = inputs["input_ids"] if "input_ids" in inputs else inputs["inputs_embeds"]
         batch, seq = ids.shape[0], ids.shape[1]
         return resolve_positions(site.position, inputs.get("attention_mask"), seq, batch, self.device,
                                  inputs.get(NAMED_POSITIONS))
@@ -132,35 +131,32 @@ class LMRunner:
     def collect_many(self, inputs: Any, sites: Sequence[Site]) -> dict[Site, torch.Tensor]:
         """``[batch, hidden]`` activations at several sites in one (early-stopped) forward."""
         inputs = self._inputs(inputs)
+        wanted = set(sites)
         found: dict[Site, torch.Tensor] = {}
-        deepest = max(s.layer % self.n_layers for s in sites)
-        handles = []
 
         def grab(site: Site, act: torch.Tensor) -> None:
             found[site] = gather_positions(act, self.positions(inputs, site)).detach()
-            if len(found) == len(set(sites)):
+            if len(found) == len(wanted):
                 raise _Stop
 
-        for site in set(sites):
-            mod = self.module_for(site)
-            if site.component == "resid_pre":
-                handles.append(mod.register_forward_pre_hook(
-                    lambda m, a, k, s=site: grab(s, _hidden_arg(a, k)), with_kwargs=True))
-            else:
-                handles.append(mod.register_forward_hook(lambda m, a, o, s=site: grab(s, _first(o))))
-        try:
-            self._forward(inputs)
-        except _Stop:
-            pass
-        finally:
-            for h in handles:
-                h.remove()
-        missing = set(sites) - set(found)
+        with Hooks() as hooks:
+            for site in wanted:
+                mod = self.module_for(site)
+                if site.component == "resid_pre":
+                    hooks.forward_pre(mod, lambda m, a, k, s=site: grab(s, _hidden_arg(a, k)), with_kwargs=True)
+                else:
+                    hooks.forward(mod, lambda m, a, o, s=site: grab(s, _first(o)))
+            try:
+                self._forward(inputs)
+            except _Stop:
+                pass
+        missing = wanted - set(found)
         if missing:
-            raise RuntimeError(f"sites never reached during the forward (deepest={deepest}): {missing}")
+            raise RuntimeError(f"sites never reached during the forward: {sorted(s.label for s in missing)}")
         return found
 
     def collect(self, inputs: Any, site: Site) -> torch.Tensor:
+        """One site's activations (:meth:`collect_many` for one site)."""
         return self.collect_many(inputs, [site])[site]
 
     # ----- cached base prefix -------------------------------------------------------------
@@ -168,42 +164,39 @@ class LMRunner:
     def prepare_many(self, inputs: Any, sites: Sequence[Site]) -> dict[Site, BaseCache]:
         """One forward of the base batch -> a :class:`BaseCache` per site."""
         inputs = self._inputs(inputs)
-        calls: list = [None] * self.n_layers
+        calls: list[Optional[BlockCall]] = [None] * self.n_layers
         subs: dict[Site, torch.Tensor] = {}
         final: dict[str, torch.Tensor] = {}
-        handles = []
-        for i, block in enumerate(self.blocks):
-            handles.append(block.register_forward_pre_hook(
-                lambda m, a, k, i=i: calls.__setitem__(i, (a, k)), with_kwargs=True))
-        handles.append(self.blocks[-1].register_forward_hook(
-            lambda m, a, o: final.__setitem__("out", _first(o))))
-        for site in sites:
-            if site.component in ("attn_out", "mlp_out"):
-                handles.append(self.module_for(site).register_forward_hook(
-                    lambda m, a, o, s=site: subs.__setitem__(s, _first(o))))
-        try:
+        with Hooks() as hooks:
+            for i, block in enumerate(self.blocks):
+                hooks.forward_pre(block, lambda m, a, k, i=i: calls.__setitem__(i, (a, k)), with_kwargs=True)
+            hooks.forward(self.blocks[-1], lambda m, a, o: final.__setitem__("out", _first(o)))
+            for site in sites:
+                if site.component in ("attn_out", "mlp_out"):
+                    hooks.forward(self.module_for(site), lambda m, a, o, s=site: subs.__setitem__(s, _first(o)))
             self._forward(inputs)
-        finally:
-            for h in handles:
-                h.remove()
+        recorded = [c for c in calls if c is not None]
+        if len(recorded) != self.n_layers:
+            raise RuntimeError(f"the forward called {len(recorded)} of the model's {self.n_layers} blocks")
         caches = {}
         for site in sites:
-            layer = site.layer % self.n_layers
+            layer = self._layer(site)
             pos = self.positions(inputs, site)
             if site.component == "resid_post":
                 start = layer + 1
-                hidden = final["out"] if start == self.n_layers else _hidden_arg(*calls[start])
+                hidden = final["out"] if start == self.n_layers else _hidden_arg(*recorded[start])
                 act = gather_positions(hidden, pos)
             else:
                 start = layer
-                hidden = _hidden_arg(*calls[layer])
+                hidden = _hidden_arg(*recorded[layer])
                 act = gather_positions(subs[site] if site in subs else hidden, pos)
-            kept = [_with_hidden(a, k, None) for a, k in calls[start:]]
+            kept = [_with_hidden(a, k, None) for a, k in recorded[start:]]
             caches[site] = BaseCache(site=site, base_act=act, positions=pos, hidden=hidden,
                                      start=start, calls=kept)
         return caches
 
     def prepare(self, inputs: Any, site: Site) -> BaseCache:
+        """One site's :class:`BaseCache` (:meth:`prepare_many` for one site)."""
         return self.prepare_many(inputs, [site])[site]
 
     def run_from_site(self, cache: BaseCache, new: NewAct,
@@ -212,25 +205,23 @@ class LMRunner:
 
         Only the blocks from ``cache.start`` on run; gradients flow into ``new``.
         """
-        site, pos = cache.site, cache.positions
+        site, pos, hidden = cache.site, cache.positions, cache.hidden
+        if pos is None or hidden is None:
+            raise ValueError("this cache was not made by an LMRunner (no positions / hidden states)")
         value = _resolve_new(new, cache.base_act)
-        hidden = cache.hidden
-        handle = None
-        if site.component in ("resid_pre", "resid_post"):
-            hidden = scatter_positions(hidden, pos, value)
-        else:
-            handle = self.module_for(site).register_forward_hook(
-                lambda m, a, o: _replace_first(o, scatter_positions(_first(o), pos, value)))
-        try:
+        with Hooks() as hooks:
+            splice = None
+            if site.component in ("resid_pre", "resid_post"):
+                hidden = scatter_positions(hidden, pos, value)
+            else:  # the sub-module's output is replaced inside the first block only
+                splice = hooks.forward(self.module_for(site), lambda m, a, o: _replace_first(
+                    o, scatter_positions(_first(o), pos, value)))
             for offset, (args, kwargs) in enumerate(cache.calls):
                 a, k = _with_hidden(args, kwargs, hidden)
                 hidden = _first(self.blocks[cache.start + offset](*a, **k))
-                if handle is not None:
-                    handle.remove()
-                    handle = None
-        finally:
-            if handle is not None:
-                handle.remove()
+                if splice is not None:
+                    hooks.remove(splice)
+                    splice = None
         return self._head(hidden, logit_positions)
 
     # ----- uncached reference --------------------------------------------------------------
@@ -244,13 +235,10 @@ class LMRunner:
         def splice(act: torch.Tensor) -> torch.Tensor:
             return scatter_positions(act, pos, _resolve_new(new, gather_positions(act, pos)))
 
-        if site.component == "resid_pre":
-            def pre(m, args, kwargs):
-                return _with_hidden(args, kwargs, splice(_hidden_arg(args, kwargs)))
-            handle = mod.register_forward_pre_hook(pre, with_kwargs=True)
-        else:
-            handle = mod.register_forward_hook(lambda m, a, o: _replace_first(o, splice(_first(o))))
-        try:
+        with Hooks() as hooks:
+            if site.component == "resid_pre":
+                hooks.forward_pre(mod, lambda m, a, k: _with_hidden(a, k, splice(_hidden_arg(a, k))),
+                                  with_kwargs=True)
+            else:
+                hooks.forward(mod, lambda m, a, o: _replace_first(o, splice(_first(o))))
             return self.logits(inputs, logit_positions)
-        finally:
-            handle.remove()

@@ -13,6 +13,8 @@ Both runners offer the same methods:
   forward with a replacing hook (the uncached reference);
 * ``logits(inputs, logit_positions=None)`` -> the unmodified model's outputs.
 
+The interface is the :class:`Runner` protocol below.
+
 Typical training step::
 
     runner = make_runner(model)
@@ -22,18 +24,53 @@ Typical training step::
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from typing import Any, Optional, Protocol, Sequence, runtime_checkable
 
+import torch
 from torch import nn
 
 from .architectures import is_hf_lm
-from .cache import BaseCache
+from .cache import BaseCache, NewAct
 from .lm_runner import LMRunner
+from .sites import Site
 from .torch_runner import TorchRunner
 
-Runner = Union[LMRunner, TorchRunner]
-
 __all__ = ["BaseCache", "LMRunner", "TorchRunner", "Runner", "make_runner"]
+
+
+@runtime_checkable
+class Runner(Protocol):
+    """What the engine may ask of a network; :class:`LMRunner` and :class:`TorchRunner` both are one.
+
+    A test compares every method's signature with both runners', so a method added to one
+    runner only (or a parameter renamed in one) is caught.
+    """
+
+    model: nn.Module
+
+    @property
+    def device(self) -> torch.device: ...
+
+    @property
+    def n_layers(self) -> int: ...
+
+    def module_for(self, site: Site) -> nn.Module: ...
+
+    def logits(self, inputs: Any, logit_positions: Optional[torch.Tensor] = None) -> torch.Tensor: ...
+
+    def collect_many(self, inputs: Any, sites: Sequence[Site]) -> dict[Site, torch.Tensor]: ...
+
+    def collect(self, inputs: Any, site: Site) -> torch.Tensor: ...
+
+    def prepare_many(self, inputs: Any, sites: Sequence[Site]) -> dict[Site, BaseCache]: ...
+
+    def prepare(self, inputs: Any, site: Site) -> BaseCache: ...
+
+    def run_from_site(self, cache: BaseCache, new: NewAct,
+                      logit_positions: Optional[torch.Tensor] = None) -> torch.Tensor: ...
+
+    def run_with_hook(self, inputs: Any, site: Site, new: NewAct,
+                      logit_positions: Optional[torch.Tensor] = None) -> torch.Tensor: ...
 
 
 def make_runner(model: nn.Module, layers: Optional[Sequence[str]] = None,

@@ -21,7 +21,7 @@ from typing import Mapping, Optional, Union
 
 import torch
 
-from ..hypothesis.components import COMPONENT_ALIASES, COMPONENTS, canonical_component  # noqa: F401
+from ..hypothesis.components import canonical_component
 
 POSITION_KEYWORDS = ("last", "first")
 SLOT_PREFIX = "slot:"  # position "slot:a": the token of template slot `a`, found per example
@@ -30,12 +30,22 @@ NAMED_POSITIONS = "named_positions"  # key of the encoded inputs holding {slot: 
 Position = Union[int, str, None]
 
 
+class SiteError(IndexError, ValueError):
+    """A site this network or prompt cannot honour: a layer out of range, an unknown position or
+    slot, a token index past the end of some prompt.
+
+    Why a named error: the engine reports these as the spec's problem (with its location) and
+    lets any other exception show as a bug. It is an IndexError and a ValueError too, for callers
+    that catch those (as numpy's ``AxisError`` is).
+    """
+
+
 @dataclass(frozen=True)
 class Site:
     """One intervention location.
 
     ``layer``: block index (LMs) or index into the layer-module list (torch modules).
-    ``component``: one of :data:`COMPONENTS` (aliases are normalised on construction).
+    ``component``: one of :data:`abstract.hypothesis.components.COMPONENTS` (aliases are normalised on construction).
     ``position``: token index among the *real* (non-pad) tokens, negative counts from the
     end, ``'last'``/``'first'``, ``'slot:NAME'`` (a prompt-template slot, whose token index the
     encoder records per example under :data:`NAMED_POSITIONS`: values of different token
@@ -54,16 +64,13 @@ class Site:
             raise ValueError("a Site needs a layer index or a module path")
         if isinstance(self.position, str) and self.position not in POSITION_KEYWORDS \
                 and not self.position.startswith(SLOT_PREFIX):
-            raise ValueError(f"unknown position {self.position!r}; use an int, 'last', 'first' or 'slot:NAME'")
+            raise SiteError(f"unknown position {self.position!r}; use an int, 'last', 'first' or 'slot:NAME'")
 
     @property
     def label(self) -> str:
         """Short human-readable name, e.g. ``L3.resid_post@last`` or ``net.3``."""
         where = self.module if self.module is not None else f"L{self.layer}.{self.component}"
         return where if self.position is None else f"{where}@{self.position}"
-
-    def with_position(self, position: Position) -> "Site":
-        return Site(self.layer, self.component, position, self.module)
 
     def __str__(self) -> str:  # pragma: no cover - cosmetic
         return self.label
@@ -111,7 +118,7 @@ def resolve_positions(
     else:
         raise ValueError(f"cannot resolve position {position!r}")
     if bool((idx < first).any()) or bool((idx > last).any()):
-        raise IndexError(f"position {position!r} falls outside the real tokens of some example")
+        raise SiteError(f"position {position!r} falls outside the real tokens of some example")
     return idx.to(torch.long)
 
 

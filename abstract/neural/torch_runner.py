@@ -13,16 +13,16 @@ falls back to a whole-model forward with a replacing hook and marks the cache
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Optional, Sequence
 
 import torch
 from torch import nn
 
-from .architectures import get_module, has_path, torch_layer_paths
-from .cache import BaseCache
-from .sites import Site
-
-NewAct = Union[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]
+from ..device import module_device
+from .architectures import UnsupportedModelError, get_module, has_path, torch_layer_paths
+from .cache import BaseCache, NewAct
+from .hooks import Hooks
+from .sites import Site, SiteError
 
 
 def _call(model: nn.Module, inputs: Any) -> torch.Tensor:
@@ -36,14 +36,12 @@ def _call(model: nn.Module, inputs: Any) -> torch.Tensor:
 class TorchRunner:
     """Cached and hook-based interventions on a frozen plain torch module."""
 
-    uses_position = False
-
     def __init__(self, model: nn.Module, layers: Optional[Sequence[str]] = None,
-                 head: Optional[str] = None, atol: float = 1e-5):
+                 head: Optional[str] = None, atol: float = 1e-5) -> None:
         self.model = model.eval().requires_grad_(False)
         try:
             self.layer_paths = torch_layer_paths(model, layers)
-        except ValueError:
+        except UnsupportedModelError:  # sites must then name module paths (site_path says so)
             self.layer_paths = []
         self.chain = self._find_chain(head)
         self.atol = atol
@@ -60,22 +58,24 @@ class TorchRunner:
 
     @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        return module_device(self.model)
 
     @property
     def n_layers(self) -> int:
         return len(self.layer_paths)
 
     def site_path(self, site: Site) -> str:
+        """The module path whose output is the site (``site.module``, else layer N's path)."""
         if site.module is not None:
             return site.module
         if not self.layer_paths:
-            raise ValueError("this model has no detected layer list; address the site by module path")
-        if not -self.n_layers <= site.layer < self.n_layers:
-            raise IndexError(f"layer {site.layer} out of range ({self.n_layers} layers)")
+            raise SiteError("this model has no detected layer list; address the site by module path")
+        if site.layer is None or not -self.n_layers <= site.layer < self.n_layers:
+            raise SiteError(f"layer {site.layer} out of range ({self.n_layers} layers)")
         return self.layer_paths[site.layer]
 
     def module_for(self, site: Site) -> nn.Module:
+        """The module whose output is the site."""
         return get_module(self.model, self.site_path(site))
 
     def _inputs(self, inputs: Any) -> Any:
@@ -87,22 +87,21 @@ class TorchRunner:
         return type(inputs)(v.to(dev) if torch.is_tensor(v) else v for v in inputs)
 
     def logits(self, inputs: Any, logit_positions: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The unmodified model's outputs (``logit_positions`` is for LMs; ignored here)."""
         return _call(self.model, self._inputs(inputs))
 
     @torch.no_grad()
     def collect_many(self, inputs: Any, sites: Sequence[Site]) -> dict[Site, torch.Tensor]:
         """Site activations (module outputs) for a batch, in one forward."""
         found: dict[Site, torch.Tensor] = {}
-        handles = [self.module_for(s).register_forward_hook(
-            lambda m, a, o, s=s: found.__setitem__(s, o.detach())) for s in set(sites)]
-        try:
+        with Hooks() as hooks:
+            for site in set(sites):
+                hooks.forward(self.module_for(site), lambda m, a, o, s=site: found.__setitem__(s, o.detach()))
             _call(self.model, self._inputs(inputs))
-        finally:
-            for h in handles:
-                h.remove()
         return found
 
     def collect(self, inputs: Any, site: Site) -> torch.Tensor:
+        """One site's activations (:meth:`collect_many` for one site)."""
         return self.collect_many(inputs, [site])[site]
 
     @torch.no_grad()
@@ -131,9 +130,10 @@ class TorchRunner:
 
     @torch.no_grad()
     def prepare_many(self, inputs: Any, sites: Sequence[Site]) -> dict[Site, BaseCache]:
+        """Site activations of the base batch, and where the chain resumes (or why it cannot)."""
         inputs = self._inputs(inputs)
         acts = self.collect_many(inputs, sites)
-        out = {}
+        out: dict[Site, BaseCache] = {}
         for site in sites:
             reason = self._fallback_reason(inputs, site)
             start = self.chain.index(self.site_path(site)) + 1 if not reason else 0
@@ -143,6 +143,7 @@ class TorchRunner:
         return out
 
     def prepare(self, inputs: Any, site: Site) -> BaseCache:
+        """One site's :class:`BaseCache` (:meth:`prepare_many` for one site)."""
         return self.prepare_many(inputs, [site])[site]
 
     def run_from_site(self, cache: BaseCache, new: NewAct,
@@ -158,10 +159,8 @@ class TorchRunner:
     def run_with_hook(self, inputs: Any, site: Site, new: NewAct,
                       logit_positions: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Whole-model forward with a forward hook returning the new site activation."""
-        def hook(m, a, o):
+        def replace(m: nn.Module, a: Any, o: torch.Tensor) -> torch.Tensor:
             return (new(o) if callable(new) else new).to(o.dtype)
-        handle = self.module_for(site).register_forward_hook(hook)
-        try:
+        with Hooks() as hooks:
+            hooks.forward(self.module_for(site), replace)
             return _call(self.model, self._inputs(inputs))
-        finally:
-            handle.remove()

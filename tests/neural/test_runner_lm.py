@@ -64,7 +64,8 @@ def test_source_equal_base_leaves_logits(make, batches):
         cache = runner.prepare(base, site)
         src = runner.collect(base, site)
         with torch.no_grad():
-            assert torch.allclose(runner.run_from_site(cache, lambda b: iv(b, src)), runner.logits(base), atol=ATOL)
+            got = runner.run_from_site(cache, lambda b, src=src: iv(b, src))
+        assert torch.allclose(got, runner.logits(base), atol=ATOL)
 
 
 @pytest.mark.parametrize("padding", ["right", "left"])
@@ -88,7 +89,7 @@ def test_last_position_selects_last_real_token(lm, padding):
 def test_collect_many_and_select(batches):
     runner = make_runner(build_lm("gpt2"))
     base, source = batches["left"]
-    sites = [Site(l, c, "last") for l in (0, 2) for c in COMPONENTS]
+    sites = [Site(layer, c, "last") for layer in (0, 2) for c in COMPONENTS]
     many = runner.collect_many(source, sites)
     for s in sites:
         assert torch.equal(many[s], runner.collect(source, s))

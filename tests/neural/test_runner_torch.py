@@ -65,7 +65,7 @@ def test_block_mlp_interchange_matches_hand_written(layer, data):
         assert torch.allclose(runner.run_from_site(cache, cache.base_act), model(base), atol=1e-6)
         got = runner.run_from_site(cache, lambda b: VectorInterchange()(b, src))
         h = source
-        for lin in [l[0] for l in model.layers][: layer + 1]:
+        for lin in [block[0] for block in model.layers][: layer + 1]:
             h = torch.relu(h @ lin.weight.T + lin.bias)
         assert torch.allclose(src, h, atol=1e-6)
         assert torch.allclose(got, by_hand(model, base, layer, h), atol=1e-5)
@@ -83,8 +83,8 @@ def test_sequential_module_path_sites(data):
         assert cache.cached
         with torch.no_grad():
             src = runner.collect(source, site)
-            a = runner.run_from_site(cache, lambda b: das(b, src))
-            b = runner.run_with_hook(base, site, lambda b: das(b, src))
+            a = runner.run_from_site(cache, lambda b, src=src: das(b, src))
+            b = runner.run_with_hook(base, site, lambda b, src=src: das(b, src))
         assert torch.allclose(a, b, atol=1e-6)
     with torch.no_grad():
         W1, b1 = model[0].weight, model[0].bias

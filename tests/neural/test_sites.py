@@ -5,7 +5,8 @@ from torch import nn
 
 from abstract.neural.architectures import (UnsupportedModelError, detect_architecture, get_module,
                                            torch_layer_paths)
-from abstract.neural.sites import Site, gather_positions, resolve_positions, scatter_positions
+from abstract.neural.runner import make_runner
+from abstract.neural.sites import Site, SiteError, gather_positions, resolve_positions, scatter_positions
 
 
 def test_site_normalises_aliases_and_is_hashable():
@@ -35,7 +36,7 @@ def test_resolve_positions_right_and_left_padding():
     assert resolve_positions(-2, right, 4, 3).tolist() == [2, 0, 1]
     assert resolve_positions(-1, left, 4, 3).tolist() == resolve_positions("last", left, 4, 3).tolist()
     assert resolve_positions("last", None, 5, 2).tolist() == [4, 4]
-    with pytest.raises(IndexError):
+    with pytest.raises(SiteError):
         resolve_positions(2, right, 4, 3)  # row 1 has only two real tokens
 
 
@@ -84,3 +85,17 @@ def test_torch_layer_conventions():
     assert torch_layer_paths(Blocks(), ["layers.1"]) == ["layers.1"]
     with pytest.raises(UnsupportedModelError):
         torch_layer_paths(nn.Linear(2, 2))
+
+
+def test_site_problems_are_site_errors_and_still_value_and_index_errors():
+    """The engine reports SiteError as the spec's problem; callers catching the builtins still work."""
+    assert issubclass(SiteError, ValueError) and issubclass(SiteError, IndexError)
+    with pytest.raises(SiteError, match="unknown position"):
+        Site(1, position="middle")
+    mlp = make_runner(nn.Sequential(nn.Linear(2, 2), nn.ReLU()))
+    with pytest.raises(SiteError, match="out of range"):
+        mlp.site_path(Site(5, position=None))
+    flat = make_runner(nn.Linear(2, 2))  # no layer list: only module paths address it
+    with pytest.raises(SiteError, match="module path"):
+        flat.site_path(Site(0, position=None))
+    assert flat.site_path(Site(module="", position=None)) == ""

@@ -288,6 +288,8 @@ def from_compiled(compiled: Any, output: str, *, positions: Optional[Sequence[in
     out_values = sorted(enc_out.encoding_map, key=enc_out.encoding_map.get)
     out_dims = [labels.index(f"{output}:{v}") for v in out_values]
     enc_in = compiled.input_encoder
+    if enc_in is None or not hasattr(enc_in, "encoding_map"):
+        raise ValueError("only categorical inputs are supported (tokens from a finite vocabulary)")
     bos = enc_in.bos_token
     if bos is None:
         raise ValueError("compile the program with a BOS token (tracr's default)")

@@ -19,12 +19,14 @@ programs = load_fixture("programs.py", "groundtruth_programs")
 
 # spec -> program, {hypothesis: holds?}, {(hypothesis, variable): (RASP variable, token, layer)}
 # for every neurons(...) claim: the neurons must be tracr's subspace of that RASP variable at
-# that token (sequence position token + 1), and the claimed layer as stated.
+# that token (sequence position token + 1), at the layer tracr placed it ("placed"), the one
+# before ("before"), or a given layer.
 CASES = {
     "map.causal": ("map",
-                   {"m1_found": True, "m1_das": True, "m1_before_mlp": False, "m0_at_m1": False},
+                   {"m1_found": True, "m1_das": True, "m1_before_mlp": False, "m0_at_m1": False,
+                    "m1_via_its_token": True},
                    {("m1_found", "m1"): ("m", 1, "placed"), ("m1_before_mlp", "m1"): ("m", 1, "before"),
-                    ("m0_at_m1", "m0"): ("m", 1, "placed")}),
+                    ("m0_at_m1", "m0"): ("m", 1, "placed"), ("m1_via_its_token", "m1"): ("tokens", 1, 1)}),
     "shift.causal": ("shift",
                      {"s0_found": True, "s0_das": True, "s0_before_attention": False, "s1_at_s0": False},
                      {("s0_found", "s0"): ("s", 0, "placed"), ("s0_before_attention", "s0"): ("s", 0, "before"),
@@ -50,7 +52,8 @@ def test_variables_found_where_tracr_put_them_and_wrong_ones_fail(spec):
         place = net.placement(rasp_var)
         assert v["intervention"]["kind"] == "neurons"
         assert tuple(v["intervention"]["neurons"]) == place.neurons(token + 1), (hyp, var)
-        assert v["site"]["layer"] == (place.layer if when == "placed" else place.layer - 1), (hyp, var)
+        layer = {"placed": place.layer, "before": place.layer - 1}.get(when, when)
+        assert v["site"]["layer"] == layer, (hyp, var)
     for h in doc["hypotheses"]:
         for var, v in h["variables"].items():
             if (h["name"], var) in DAS:

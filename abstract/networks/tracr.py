@@ -54,7 +54,7 @@ class Placement:
     label: str  # tracr's residual label: the RASP name plus a process-wide id ("m_6"), or "tokens"
     values: tuple[str, ...]  # the value each dimension one-hot encodes ('' for numerical)
     dims: tuple[int, ...]  # residual dimensions, 0..d_model-1
-    layer: int  # site layer that writes it (0 = embedding); held from there on
+    layer: int  # site layer that writes it (0 = embedding; -1: nothing does); held from there on
     d_model: int
 
     def neurons(self, position: int) -> tuple[int, ...]:
@@ -205,7 +205,10 @@ class TracrTransformer(nn.Module):
         return out
 
     def encode(self, inputs: Sequence[Mapping[str, Any]]) -> torch.Tensor:
-        """Input dicts (one value per non-BOS position, in order) -> token ids ``[N, T]``."""
+        """Input dicts (one value per non-BOS position, in order) -> token ids ``[N, T]``.
+
+        Sequences are always full length (``max_seq_len``): no padding, so every position is
+        a token the causal model names."""
         rows = []
         for x in inputs:
             vals = list(x.values())
@@ -303,14 +306,16 @@ def from_compiled(compiled: Any, output: str, *, positions: Optional[Sequence[in
                             output_values=out_values, layer_names=names).eval().requires_grad_(False)
 
 
-def compile_program(program: Any, vocab: set, max_seq_len: int, **kwargs: Any) -> tuple[Any, TracrTransformer]:
+def compile_program(program: Any, vocab: set, max_seq_len: int, bos: str = "BOS",
+                    **kwargs: Any) -> tuple[Any, TracrTransformer]:
     """Compile a RASP program with tracr (imported here) and load it: ``(compiled, module)``.
 
-    ``kwargs`` go to :func:`from_compiled` (``positions``, ``scale``, ``dtype``)."""
+    ``bos`` names the BOS token (it must not be in ``vocab``); ``kwargs`` go to
+    :func:`from_compiled` (``positions``, ``scale``, ``dtype``)."""
     from tracr.compiler import compiling
 
     compiled = compiling.compile_rasp_to_model(program, vocab=vocab, max_seq_len=max_seq_len,
-                                               compiler_bos="BOS")
+                                               compiler_bos=bos)
     return compiled, from_compiled(compiled, program.label, **kwargs)
 
 

@@ -8,6 +8,7 @@ Registered through the `pytest11` entry point, so it is active wherever `abstrac
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import pytest
@@ -27,6 +28,10 @@ def pytest_collect_file(parent: pytest.Collector, file_path) -> "CausalSpecFile 
     if file_path.suffix == ".causal":
         return CausalSpecFile.from_parent(parent, path=file_path)
     return None
+
+
+class AbstractWarning(UserWarning):
+    """Something a run could not do that did not change its verdict (e.g. caching its result)."""
 
 
 class SpecVerificationFailed(Exception):
@@ -98,6 +103,8 @@ class HypothesisItem(_SpecItem):
 
     def runtest(self) -> None:
         doc = self.parent.results(self.hypothesis)
+        for message in doc.get("warnings") or []:  # e.g. an unwritable results cache
+            warnings.warn(AbstractWarning(message), stacklevel=1)
         errors = [e for e in doc.get("errors", []) if e.get("hypothesis") == self.hypothesis]
         if errors:
             raise SpecVerificationFailed("\n".join(e["message"] for e in errors))

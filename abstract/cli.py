@@ -205,7 +205,7 @@ def write_outputs(args: argparse.Namespace, docs: list[dict[str, Any]]) -> bool:
     jobs: list[tuple[str, Any]] = []
     if args.json:
         doc = docs[0] if len(docs) == 1 else {"schema": "abstract.results-set/1", "results": docs}
-        jobs.append((args.json, lambda: _write_json(args.json, doc, announce=False)))
+        jobs.append((args.json, lambda doc=doc: _write_json(args.json, doc, announce=False)))
     if args.junit:
         from .verify.junit import write_junit
         jobs.append((args.junit, lambda: write_junit(docs, args.junit)))
@@ -241,10 +241,13 @@ def _write_json(path: str, obj: Any, announce: bool = True) -> None:
 
 # ------------------------------------------------------------------ report / demo
 def cmd_report(args: argparse.Namespace) -> int:
+    """Render what `verify --json` wrote; a document readers cannot use is refused (exit 2)
+    with the path of each bad field, before anything is written."""
     from .report import write_report
+    from .verify.shape import document_problems
     try:
-        doc = json.loads(Path(args.results).read_text())
-    except (OSError, ValueError) as err:
+        doc = json.loads(Path(args.results).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as err:
         print(f"error: cannot read results {args.results}: {err}", file=sys.stderr)
         return 2
     docs = results_documents(doc)
@@ -254,11 +257,26 @@ def cmd_report(args: argparse.Namespace) -> int:
               + (f" (its schema is {schema!r})" if schema else "")
               + "; expected what `abstract verify --json` writes (schema abstract.results/1)", file=sys.stderr)
         return 2
+    problems = [(f"results[{i}]: " if len(docs) > 1 else "") + p for i, d in enumerate(docs) for p in document_problems(d)]
+    if problems:
+        print(f"error: {args.results} is a malformed abstract.results/1 document "
+              "(see docs/results-schema.md):", file=sys.stderr)
+        for p in problems[:10]:
+            print(f"  {p}", file=sys.stderr)
+        if len(problems) > 10:
+            print(f"  ... and {len(problems) - 10} more", file=sys.stderr)
+        return 2
+    code = 0
     for i, d in enumerate(docs):
         out = Path(args.output) if len(docs) == 1 else Path(args.output).with_name(f"{Path(args.output).stem}-{i}.html")
-        write_report(d, out)
+        try:
+            write_report(d, out)
+        except OSError as err:
+            print(f"error: cannot write {out}: {_why(err)}", file=sys.stderr)
+            code = 2
+            continue
         print(f"wrote {out}")
-    return 0
+    return code
 
 
 def results_documents(obj: Any) -> list[dict[str, Any]] | None:

@@ -226,17 +226,16 @@ def _check(value: Any, shape: Shape, path: str, out: list[str], limit: int) -> N
     if len(out) >= limit:
         return
     if isinstance(shape, OneOf):
-        for option in shape.options:
+        candidates = [o for o in shape.options if _kind_matches(value, o)]
+        if not candidates:
+            out.append(f"{path}: expected {_describe(shape)}, got {_type_name(value)}")
+            return
+        for option in candidates[:-1]:  # several of the same JSON kind: the first that fits
             trial: list[str] = []
             _check(value, option, path, trial, limit)
             if not trial:
                 return
-        # report the inner problem of the one option of the same JSON type, if any
-        same = [o for o in shape.options if _describe(o) == _describe_value_kind(value)]
-        if len(same) == 1:
-            _check(value, same[0], path, out, limit)
-        else:
-            out.append(f"{path}: expected {_describe(shape)}, got {_type_name(value)}")
+        _check(value, candidates[-1], path, out, limit)
         return
     if isinstance(shape, Scalar):
         if not _scalar_ok(value, shape):
@@ -263,11 +262,17 @@ def _check(value: Any, shape: Shape, path: str, out: list[str], limit: int) -> N
                 out.append(f"{path}.{name}: missing (required)")
             continue
         _check(value[name], sub, f"{path}.{name}", out, limit)
+    correct, n = value.get("correct"), value.get("n")
+    if _scalar_ok(correct, INT) and _scalar_ok(n, INT) and not 0 <= correct <= n:
+        out.append(f"{path}: expected 0 <= correct <= n, got correct={correct}, n={n}")
 
 
-def _describe_value_kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "a list"
-    return ""
+def _kind_matches(value: Any, shape: Shape) -> bool:
+    """Whether `value` is of the JSON kind `shape` describes (an object, a list, that scalar)."""
+    if isinstance(shape, (Obj, MapOf)):
+        return isinstance(value, dict)
+    if isinstance(shape, ListOf):
+        return isinstance(value, list)
+    if isinstance(shape, OneOf):
+        return any(_kind_matches(value, o) for o in shape.options)
+    return _scalar_ok(value, shape)

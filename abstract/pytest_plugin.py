@@ -22,6 +22,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--abstract-device", default=None, help="device for alignments (default: cuda if available)")
     group.addoption("--abstract-checks-only", action="store_true", help="collect only the symbolic checks")
     group.addoption("--abstract-seed", type=int, default=0, help="base seed of the alignments (default 0)")
+    group.addoption("--abstract-cache-dir", default=None,
+                    help="results cache, shared with `abstract verify` (default .abstract-cache/results)")
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path) -> "CausalSpecFile | None":
@@ -56,11 +58,12 @@ class CausalSpecFile(pytest.File):
         or the checks and that one hypothesis's alignment."""
         if hypothesis is None and hasattr(self, "_abstract_checks"):
             return self._abstract_checks
-        from .verify.cache import ResultsCache
+        from .verify.cache import DEFAULT_DIR, ResultsCache
         from .verify.pipeline import verify_spec
         opt = self.config.getoption
+        cache = ResultsCache(opt("--abstract-cache-dir") or DEFAULT_DIR, enabled=not opt("--abstract-no-cache"))
         doc = verify_spec(self.path, hypotheses=[hypothesis] if hypothesis else None,
-                          device=opt("--abstract-device"), cache=ResultsCache(enabled=not opt("--abstract-no-cache")),
+                          device=opt("--abstract-device"), cache=cache,
                           progress=False, seed=opt("--abstract-seed"), align=hypothesis is not None)
         if hypothesis is None:
             self._abstract_checks = doc

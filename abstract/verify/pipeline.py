@@ -151,6 +151,17 @@ def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device
     return doc
 
 
+def _forget_failed_import(builder: Any, before: set[str]) -> None:
+    """Drop a builder module whose import was cut short (sys.exit at import time escapes the
+    loader's clean-up), so that loading it again re-runs it instead of finding it half-made."""
+    if builder is None:
+        return
+    for name in set(sys.modules) - before:
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if file and Path(file).resolve() == builder:
+            del sys.modules[name]
+
+
 def _as_dict(result: Any) -> dict[str, Any]:
     """The engine's result as a results-document dict (typed results serialise themselves)."""
     if isinstance(result, dict):
@@ -178,6 +189,7 @@ def _load(spec: Spec, network: str, device: str | None) -> Any:
     except KeyboardInterrupt:
         raise
     except BaseException as err:
+        _forget_failed_import(builder_file(spec, network), before)
         what = (f"called sys.exit({err.code!r})" if isinstance(err, SystemExit)
                 else f"raised {type(err).__name__}: {err}")
         wrapped = SpecError(f"building network {network} failed: its builder {what}", decl.pos)

@@ -64,6 +64,14 @@ def test_sys_exit_says_so(tmp_path, calls):
     assert "its builder called sys.exit(3)" in err["message"] and "sys.exit(3)" in err["traceback"]
 
 
+def test_a_builder_that_exits_on_import_fails_the_same_way_every_time(tmp_path, calls):
+    """pytest loads a network once per hypothesis item: the second load must not find a half-imported module."""
+    spec, _ = _two_networks(tmp_path, "exit_on_import")
+    first = pipeline.verify_spec(spec, progress=False, hypotheses=["bad"])["errors"][0]["message"]
+    second = pipeline.verify_spec(spec, progress=False, hypotheses=["bad"])["errors"][0]["message"]
+    assert first == second and "sys.exit('refusing to load')" in second
+
+
 def test_sys_exit_during_alignment_fails_only_that_hypothesis(tmp_path, monkeypatch):
     (tmp_path / "net.py").write_text(NET)
     spec = tmp_path / "eq.causal"

@@ -103,6 +103,14 @@ def render_errors(doc: dict[str, Any]) -> str:
     return f'<h2>Errors</h2><div class="errors"><ul>{items}</ul></div>'
 
 
+def render_warnings(doc: dict[str, Any]) -> str:
+    """What the run could not do without changing a verdict (e.g. store its results in the cache)."""
+    warnings = doc.get("warnings") or []
+    if not warnings:
+        return ""
+    return f'<h2>Warnings</h2><ul>{"".join(f"<li>{_e(w)}</li>" for w in warnings)}</ul>'
+
+
 def render_expectations(h: dict[str, Any], spec_path: str) -> str:
     rows = []
     for e in (h.get("expectations") or []):
@@ -284,7 +292,7 @@ def render_html(results: dict[str, Any]) -> str:
     """The whole report as one HTML string (inline CSS and SVG; no scripts, fonts or links out)."""
     spec_path = (results.get("spec") or {}).get("path") or ""
     hyps = "".join(render_hypothesis(h, spec_path) for h in (results.get("hypotheses") or []))
-    body = (render_header(results) + render_errors(results)
+    body = (render_header(results) + render_errors(results) + render_warnings(results)
             + (f"<h2>Hypotheses</h2>{hyps}" if hyps else "") + render_models(results)
             + render_checks(results) + render_spec(results))
     title = f"abstract: {Path(spec_path or 'spec').name} — {'PASS' if doc_passed(results) else 'FAIL'}"

@@ -19,6 +19,7 @@ import ast as pyast
 import dataclasses
 import functools
 import hashlib
+import os
 import site
 import sys
 import sysconfig
@@ -60,9 +61,17 @@ def _installation_roots() -> tuple[Path, ...]:
     return tuple(sorted({Path(p).resolve() for p in paths if p}))
 
 
+@functools.lru_cache(maxsize=1)
+def _installed_prefixes() -> tuple[str, ...]:
+    """String prefixes of installed code (as found and resolved): a cheap first filter."""
+    roots = set(_installation_roots())
+    roots |= {Path(p).absolute() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
+    return tuple(str(r).rstrip(os.sep) + os.sep for r in roots)
+
+
 def is_local_file(file: str | Path | None) -> bool:
     """A Python source file of the user's (not installed code, not abstract itself)."""
-    if not file or not str(file).endswith(".py"):
+    if not file or not str(file).endswith(".py") or str(file).startswith(_installed_prefixes()):
         return False
     path = Path(file).resolve()
     if not path.is_file() or path.is_relative_to(_package_root()):
@@ -76,8 +85,9 @@ def _module_file(name: str) -> Path | None:
     return Path(file).resolve() if is_local_file(file) else None
 
 
-def _imported_names(source: bytes) -> set[str]:
-    """Every module name an import statement in `source` may bind (`from a import b`: a and a.b)."""
+def _imported_names(source: bytes, package: str = "") -> set[str]:
+    """Every module name an import statement in `source` may bind (`from a import b`: a and
+    a.b); relative imports are resolved against `package` (the importing module's package)."""
     try:
         tree = pyast.parse(source)
     except (SyntaxError, ValueError):
@@ -86,13 +96,31 @@ def _imported_names(source: bytes) -> set[str]:
     for node in pyast.walk(tree):
         if isinstance(node, pyast.Import):
             names |= {a.name for a in node.names}
-        elif isinstance(node, pyast.ImportFrom) and node.module and not node.level:
-            names.add(node.module)
-            names |= {f"{node.module}.{a.name}" for a in node.names}
+        elif isinstance(node, pyast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".") if package else []
+                if not parts or node.level - 1 > len(parts):
+                    continue
+                anchor = ".".join(parts[:len(parts) - (node.level - 1)])
+                base = f"{anchor}.{base}" if base else anchor
+            if not base:
+                continue
+            names.add(base)
+            names |= {f"{base}.{a.name}" for a in node.names}
     for name in list(names):  # `import a.b.c` also imports a and a.b
         parts = name.split(".")
         names |= {".".join(parts[:i]) for i in range(1, len(parts))}
     return names
+
+
+def _package_of(file: Path) -> str:
+    """The package a loaded module file belongs to ('' when it is not a loaded package module)."""
+    for name, module in list(sys.modules.items()):
+        f = getattr(module, "__file__", None)
+        if f and str(f).endswith(file.name) and Path(f).resolve() == file:
+            return name if file.name == "__init__.py" else name.rpartition(".")[0]
+    return ""
 
 
 def static_local_imports(file: Path) -> set[Path]:
@@ -105,7 +133,8 @@ def static_local_imports(file: Path) -> set[Path]:
             source = current.read_bytes()
         except OSError:
             continue
-        for name in _imported_names(source):
+        package = _package_of(current) if current != file else ""
+        for name in _imported_names(source, package):
             dep = _module_file(name)
             if dep is not None and dep not in seen and dep != file:
                 seen.add(dep)

@@ -69,7 +69,7 @@ def error_document(path: str | Path, err: BaseException) -> dict[str, Any]:
     the report still say what went wrong (exit code 2)."""
     return {"schema": "abstract.results/1", "spec": {"path": str(path), "sha256": None, "text": None},
             "run": {**versions(), "cached": False, "seconds": 0.0}, "checks": [], "models": {},
-            "hypotheses": [], "errors": [error_entry(err)], "passed": False}
+            "hypotheses": [], "errors": [error_entry(err)], "warnings": [], "passed": False}
 
 
 def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device: str | None = None,
@@ -82,9 +82,12 @@ def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device
     unknown hypothesis. Failures inside one hypothesis (a network that cannot be loaded, a
     site out of range, a crash) are recorded under "errors" and the other hypotheses go on.
 
-    The results cache is keyed by the spec text, the hypothesis, the network's declaration
-    and source *and* the fingerprint of the weights actually loaded, the seed, the device
-    (with its model name) and the versions: the network is loaded (not trained) to check."""
+    The results cache is keyed by the spec text, the hypothesis, the network's declaration,
+    builder and the local modules it imports *and* the fingerprint of the weights actually
+    loaded, the seed, the device (with its model name) and the versions: the network is loaded
+    (not trained) to check. A malformed entry is recomputed; an unwritable cache adds a line
+    to the document's "warnings" and the result is kept. Anything a builder or an alignment
+    raises (sys.exit included; not KeyboardInterrupt) is an error of that hypothesis only."""
     from ..solver import check_spec
 
     started = time.time()
@@ -101,6 +104,7 @@ def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device
         "models": model_summaries(spec),
         "hypotheses": [],
         "errors": [],
+        "warnings": [],
     }
     selected = [h for h in spec.hypotheses if not hypotheses or h.name in hypotheses]
     if hypotheses:
@@ -111,7 +115,7 @@ def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device
     cache = cache if cache is not None else ResultsCache(enabled=False)
     networks: dict[str, Any] = {}  # name -> LoadedNetwork, or the error loading it raised
     all_cached = bool(selected)
-    warnings: list[str] = doc.setdefault("warnings", [])
+    warnings: list[str] = doc["warnings"]
     for h in selected if align else []:
         try:
             if h.network not in networks:

@@ -290,6 +290,10 @@ def test_junit_from_a_spec_with_control_characters(tmp_path, capsys):
     assert "<script" not in (tmp_path / "r.html").read_text()
 
 
+def test_the_report_shows_warnings():
+    assert "results cache: cannot write /x: Permission denied" in render_html(rich_document())
+
+
 def test_build_junit_accepts_the_rich_document():
     root = build_junit(rich_document())
     assert int(root.get("tests")) > 0

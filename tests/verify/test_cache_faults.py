@@ -99,6 +99,26 @@ def test_a_helper_imported_before_the_builder_still_counts(tmp_path, calls, isol
     assert calls == ["good", "good"]
 
 
+def test_a_module_reached_by_a_relative_import_inside_a_helper_package_counts(tmp_path, calls, isolated_imports):
+    """builder -> `from pkg import make` -> pkg/__init__.py -> `from .impl import make`: editing
+    impl.py is a miss even when the package was imported before the builder ran."""
+    pkg = f"pkg_{uuid.uuid4().hex[:8]}"
+    (tmp_path / pkg).mkdir()
+    (tmp_path / pkg / "__init__.py").write_text("from .impl import make\n")
+    (tmp_path / pkg / "impl.py").write_text(HELPER)
+    (tmp_path / "net.py").write_text(BUILDER.format(helper=pkg))
+    spec = tmp_path / "eq.causal"
+    spec.write_text(SPEC.replace('torch "net.py:build"', 'torch "net.py:build" { width 4 }'))
+    sys.path.insert(0, str(tmp_path))
+    importlib.import_module(pkg)
+    cache = ResultsCache(tmp_path / "cache")
+    _run(spec, cache)
+    _run(spec, cache)
+    (tmp_path / pkg / "impl.py").write_text(HELPER.replace("# version 1", "# version 2"))
+    _run(spec, cache)
+    assert calls == ["good", "good"]
+
+
 def test_same_key_for_a_relative_and_an_absolute_spec_path(tmp_path, calls, isolated_imports, monkeypatch):
     """The CLI is given `eq.causal`, pytest an absolute path: one cache entry serves both."""
     spec, _, _ = _spec_with_helper(tmp_path)

@@ -153,6 +153,7 @@ def _show(v: Any) -> str:
 
 # ------------------------------------------------------------------ verify / align
 def _run(args: argparse.Namespace, judge: bool) -> int:
+    """verify (judge=True: exit 0/1/2) and align (judge=False: measurements only, exit 0 or 2)."""
     from .verify.cache import DEFAULT_DIR, ResultsCache
     from .verify.pipeline import error_document, exit_code, verify_spec
 
@@ -173,10 +174,13 @@ def _run(args: argparse.Namespace, judge: bool) -> int:
             docs.append(error_document(file, err))
             continue
         docs.append(doc)
-        _print_summary(doc)
+        _print_summary(doc, judge)
+        for warning in doc.get("warnings") or []:
+            print(f"warning: {warning}", file=sys.stderr)
         code = exit_code(doc)
         worst = max(worst, code if judge else (2 if code == 2 else 0))
-    _write_outputs(args, docs)
+    if not write_outputs(args, docs):
+        worst = 2
     return worst
 
 
@@ -188,42 +192,62 @@ def cmd_align(args: argparse.Namespace) -> int:
     return _run(args, judge=False)
 
 
-def _print_summary(doc: dict[str, Any]) -> None:
+def _print_summary(doc: dict[str, Any], judge: bool = True) -> None:
     from .verify.summary import format_summary
-    print(format_summary(doc))
+    print(format_summary(doc, judge=judge))
 
 
-def _write_outputs(args: argparse.Namespace, docs: list[dict[str, Any]]) -> None:
+def write_outputs(args: argparse.Namespace, docs: list[dict[str, Any]]) -> bool:
+    """Write every requested output (JSON, JUnit, HTML), each independently of the others:
+    one that cannot be written is reported and the rest are still written. True if all were."""
     if not docs:
-        return
+        return True
+    jobs: list[tuple[str, Any]] = []
     if args.json:
-        _write_json(args.json, docs[0] if len(docs) == 1 else {"schema": "abstract.results-set/1", "results": docs})
+        doc = docs[0] if len(docs) == 1 else {"schema": "abstract.results-set/1", "results": docs}
+        jobs.append((args.json, lambda doc=doc: _write_json(args.json, doc, announce=False)))
     if args.junit:
         from .verify.junit import write_junit
-        write_junit(docs, args.junit)
-        print(f"wrote {args.junit}", file=sys.stderr)
+        jobs.append((args.junit, lambda: write_junit(docs, args.junit)))
     if args.html:
         from .report import write_report
         for doc in docs:
             path = Path(args.html)
             if len(docs) > 1:
                 path = path.with_name(f"{path.stem}-{Path(doc['spec']['path']).stem}{path.suffix}")
-            write_report(doc, path)
-            print(f"wrote {path}", file=sys.stderr)
+            jobs.append((str(path), lambda doc=doc, path=path: write_report(doc, path)))
+    ok = True
+    for path, write in jobs:
+        try:
+            write()
+        except (OSError, UnicodeError) as err:
+            print(f"error: cannot write {path}: {_why(err)}", file=sys.stderr)
+            ok = False
+            continue
+        print(f"wrote {path}", file=sys.stderr)
+    return ok
 
 
-def _write_json(path: str, obj: Any) -> None:
+def _why(err: BaseException) -> str:
+    return getattr(err, "strerror", None) or str(err) or type(err).__name__
+
+
+def _write_json(path: str, obj: Any, announce: bool = True) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(obj, indent=1, default=str))
-    print(f"wrote {path}", file=sys.stderr)
+    if announce:
+        print(f"wrote {path}", file=sys.stderr)
 
 
 # ------------------------------------------------------------------ report / demo
 def cmd_report(args: argparse.Namespace) -> int:
+    """Render what `verify --json` wrote; a document readers cannot use is refused (exit 2)
+    with the path of each bad field, before anything is written."""
     from .report import write_report
+    from .verify.shape import document_problems
     try:
-        doc = json.loads(Path(args.results).read_text())
-    except (OSError, ValueError) as err:
+        doc = json.loads(Path(args.results).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as err:
         print(f"error: cannot read results {args.results}: {err}", file=sys.stderr)
         return 2
     docs = results_documents(doc)
@@ -233,11 +257,26 @@ def cmd_report(args: argparse.Namespace) -> int:
               + (f" (its schema is {schema!r})" if schema else "")
               + "; expected what `abstract verify --json` writes (schema abstract.results/1)", file=sys.stderr)
         return 2
+    problems = [(f"results[{i}]: " if len(docs) > 1 else "") + p for i, d in enumerate(docs) for p in document_problems(d)]
+    if problems:
+        print(f"error: {args.results} is a malformed abstract.results/1 document "
+              "(see docs/results-schema.md):", file=sys.stderr)
+        for p in problems[:10]:
+            print(f"  {p}", file=sys.stderr)
+        if len(problems) > 10:
+            print(f"  ... and {len(problems) - 10} more", file=sys.stderr)
+        return 2
+    code = 0
     for i, d in enumerate(docs):
         out = Path(args.output) if len(docs) == 1 else Path(args.output).with_name(f"{Path(args.output).stem}-{i}.html")
-        write_report(d, out)
+        try:
+            write_report(d, out)
+        except OSError as err:
+            print(f"error: cannot write {out}: {_why(err)}", file=sys.stderr)
+            code = 2
+            continue
         print(f"wrote {out}")
-    return 0
+    return code
 
 
 def results_documents(obj: Any) -> list[dict[str, Any]] | None:
@@ -258,7 +297,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                             junit=str(out / "junit.xml"), html=str(out / "report.html"), device=args.device, seed=0,
                             no_cache=args.no_cache, cache_dir=None, quiet=False)
     code = _run(ns, judge=True)
-    print(f"open {out / 'report.html'} to read the alignment report")
+    if (out / "report.html").is_file():
+        print(f"open {out / 'report.html'} to read the alignment report")
     return code
 
 

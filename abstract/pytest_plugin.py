@@ -8,6 +8,7 @@ Registered through the `pytest11` entry point, so it is active wherever `abstrac
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import pytest
@@ -21,12 +22,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--abstract-device", default=None, help="device for alignments (default: cuda if available)")
     group.addoption("--abstract-checks-only", action="store_true", help="collect only the symbolic checks")
     group.addoption("--abstract-seed", type=int, default=0, help="base seed of the alignments (default 0)")
+    group.addoption("--abstract-cache-dir", default=None,
+                    help="results cache, shared with `abstract verify` (default .abstract-cache/results)")
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path) -> "CausalSpecFile | None":
     if file_path.suffix == ".causal":
         return CausalSpecFile.from_parent(parent, path=file_path)
     return None
+
+
+class AbstractWarning(UserWarning):
+    """Something a run could not do that did not change its verdict (e.g. caching its result)."""
 
 
 class SpecVerificationFailed(Exception):
@@ -51,11 +58,12 @@ class CausalSpecFile(pytest.File):
         or the checks and that one hypothesis's alignment."""
         if hypothesis is None and hasattr(self, "_abstract_checks"):
             return self._abstract_checks
-        from .verify.cache import ResultsCache
+        from .verify.cache import DEFAULT_DIR, ResultsCache
         from .verify.pipeline import verify_spec
         opt = self.config.getoption
+        cache = ResultsCache(opt("--abstract-cache-dir") or DEFAULT_DIR, enabled=not opt("--abstract-no-cache"))
         doc = verify_spec(self.path, hypotheses=[hypothesis] if hypothesis else None,
-                          device=opt("--abstract-device"), cache=ResultsCache(enabled=not opt("--abstract-no-cache")),
+                          device=opt("--abstract-device"), cache=cache,
                           progress=False, seed=opt("--abstract-seed"), align=hypothesis is not None)
         if hypothesis is None:
             self._abstract_checks = doc
@@ -98,6 +106,8 @@ class HypothesisItem(_SpecItem):
 
     def runtest(self) -> None:
         doc = self.parent.results(self.hypothesis)
+        for message in doc.get("warnings") or []:  # e.g. an unwritable results cache
+            warnings.warn(AbstractWarning(message), stacklevel=1)
         errors = [e for e in doc.get("errors", []) if e.get("hypothesis") == self.hypothesis]
         if errors:
             raise SpecVerificationFailed("\n".join(e["message"] for e in errors))

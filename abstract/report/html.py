@@ -24,8 +24,8 @@ def doc_passed(doc: dict[str, Any]) -> bool:
     """The pipeline's own verdict when present; otherwise all checks proved and all expectations met."""
     if "passed" in doc:
         return bool(doc["passed"])
-    return (all(c.get("verdict") == "proved" for c in doc.get("checks", []))
-            and all(e.get("passed") for h in doc.get("hypotheses", []) for e in h.get("expectations", [])))
+    return (all(c.get("verdict") == "proved" for c in (doc.get("checks") or []))
+            and all(e.get("passed") for h in (doc.get("hypotheses") or []) for e in (h.get("expectations") or [])))
 
 
 def _badge(ok: bool | None, yes: str = "PASS", no: str = "FAIL", cls: str = "") -> str:
@@ -60,11 +60,11 @@ def _multi_value(entry: Any) -> tuple[float | None, int | None, int | None]:
 
 
 def render_header(doc: dict[str, Any]) -> str:
-    spec, run = doc.get("spec", {}), doc.get("run", {})
+    spec, run = (doc.get("spec") or {}), (doc.get("run") or {})
     ok = doc_passed(doc) and not doc.get("errors")
-    hyps = doc.get("hypotheses", [])
-    exps = [e for h in hyps for e in h.get("expectations", [])]
-    checks = doc.get("checks", [])
+    hyps = (doc.get("hypotheses") or [])
+    exps = [e for h in hyps for e in (h.get("expectations") or [])]
+    checks = (doc.get("checks") or [])
     seeds = sorted({s for h in hyps for s in (h.get("train") or {}).get("seeds", [])})
     n_cex = sum(c.get("verdict") == "counterexample" for c in checks)
     n_unk = sum(c.get("verdict") == "unknown" for c in checks)
@@ -91,7 +91,7 @@ def render_header(doc: dict[str, Any]) -> str:
 
 
 def _hyp_ok(h: dict[str, Any]) -> bool:
-    return all(e.get("passed") for e in h.get("expectations", []))
+    return all(e.get("passed") for e in (h.get("expectations") or []))
 
 
 def render_errors(doc: dict[str, Any]) -> str:
@@ -103,14 +103,22 @@ def render_errors(doc: dict[str, Any]) -> str:
     return f'<h2>Errors</h2><div class="errors"><ul>{items}</ul></div>'
 
 
+def render_warnings(doc: dict[str, Any]) -> str:
+    """What the run could not do without changing a verdict (e.g. store its results in the cache)."""
+    warnings = doc.get("warnings") or []
+    if not warnings:
+        return ""
+    return f'<h2>Warnings</h2><ul>{"".join(f"<li>{_e(w)}</li>" for w in warnings)}</ul>'
+
+
 def render_expectations(h: dict[str, Any], spec_path: str) -> str:
     rows = []
-    for e in h.get("expectations", []):
-        conf = e.get("confidence", 0.95)
+    for e in (h.get("expectations") or []):
+        conf = e.get("confidence")
         n = e.get("n") or 0
         rows.append(f'<tr class="{"pass" if e.get("passed") else "fail"}"><td>{_badge(bool(e.get("passed")))}</td>'
                     f'<td class="mono nowrap">{_e(e.get("text"))}</td><td class="num">{fmt_value(e.get("value"))}</td>'
-                    f'<td class="num">{fmt_ci(e.get("ci_low"), e.get("ci_high"))} <span class="sub">{conf:.0%}</span></td>'
+                    f'<td class="num">{fmt_ci(e.get("ci_low"), e.get("ci_high"))} <span class="sub">{f"{conf:.0%}" if isinstance(conf, (int, float)) else ""}</span></td>'
                     f'<td class="num">{_e(e.get("correct"))}/{_e(n)}</td><td class="why">{_e(e.get("reason"))}</td>'
                     f'<td>{_loc(e.get("location"), spec_path)}</td></tr>')
     if not rows:
@@ -124,7 +132,7 @@ def render_variable(name: str, v: dict[str, Any], hyp: str) -> str:
     grid = v.get("grid") or {"layers": [site.get("layer")], "positions": [site.get("position")],
                              "iia_max": [[iia.get("max")]], "iia_mean": [[iia.get("mean")]]}
     fig = heatmap_svg(grid, site, title=f"{hyp}: IIA of {name} by layer and position")
-    extra = ", ".join(f"{k}={_e(x)}" for k, x in itv.items() if k not in ("kind",) and x is not None)
+    extra = ", ".join(f"{_e(k)}={_e(x)}" for k, x in itv.items() if k not in ("kind",) and x is not None)
     correct, n = iia.get("correct"), iia.get("n")
     ci = fmt_ci(*wilson_interval(correct, n)) if isinstance(n, int) and n > 0 and correct is not None else "—"
     pos = site.get("position")
@@ -146,8 +154,8 @@ def render_variable(name: str, v: dict[str, Any], hyp: str) -> str:
     joint_row = ""
     caption = "Cells: best-seed IIA on held-out pairs, μ = mean over seeds; outlined: the chosen site."
     if joint:
-        block = joint.get("block") or [None, None]
-        joint_row = (f'<tr><th>trained jointly</th><td>with {_e(", ".join(x for x in joint.get("group", []) if x != name))}: '
+        block = list(joint.get("block") or []) + [None, None]
+        joint_row = (f'<tr><th>trained jointly</th><td>with {_e(", ".join(x for x in (joint.get("group") or []) if x != name))}: '
                      f'one shared basis, its columns {_e(block[0])}..{_e(block[1] - 1 if isinstance(block[1], int) else block[1])} '
                      f'are {_e(name)}\'s</td></tr>')
         if (v.get("grid") or {}).get("training") == "separate":
@@ -182,7 +190,7 @@ def render_multi(multi: dict[str, Any] | None) -> str:
 def render_hypothesis(h: dict[str, Any], spec_path: str) -> str:
     ok = _hyp_ok(h)
     t, d = h.get("train") or {}, h.get("dataset") or {}
-    train = ", ".join(f"{k} {_e(', '.join(map(str, x)) if isinstance(x, list) else _show(x))}" for k, x in t.items())
+    train = ", ".join(f"{_e(k)} {_e(', '.join(map(str, x)) if isinstance(x, list) else _show(x))}" for k, x in t.items())
     data = (f'{_e(d.get("train"))} training / {_e(d.get("test"))} held-out pairs, informativeness '
             f'{fmt_value(d.get("informativeness"), 2)}' if d else "")
     if d.get("held_out") is False:
@@ -201,7 +209,7 @@ def render_hypothesis(h: dict[str, Any], spec_path: str) -> str:
 
 def render_models(doc: dict[str, Any]) -> str:
     models = doc.get("models") or {}
-    used = [h.get("model") for h in doc.get("hypotheses", [])]
+    used = [h.get("model") for h in (doc.get("hypotheses") or [])]
     order = sorted(models, key=lambda m: (m not in used, list(models).index(m)))
     cards = []
     for name in order:
@@ -225,11 +233,11 @@ def render_checks(doc: dict[str, Any]) -> str:
     for c in sorted(checks, key=lambda c: rank.get(c.get("verdict"), 1)):
         v = c.get("verdict")
         cex = c.get("counterexample")
-        cex_txt = ", ".join(f"{k} = {_e(_show(x))}" for k, x in cex.items()) if cex else ""
+        cex_txt = ", ".join(f"{_e(k)} = {_e(_show(x))}" for k, x in cex.items()) if cex else ""
         rows.append(f'<tr class="{"" if v == "proved" else "fail"}"><td>{_badge(None if v == "unknown" else v == "proved", "PROVED")}</td>'
                     f'<td>{_e(c.get("model"))}</td><td class="mono check">{_e(c.get("name"))}</td><td>{_e(c.get("kind"))}</td>'
                     f'<td>{f"<span class=cex>{cex_txt}</span> " if cex_txt else ""}{_e(c.get("message"))}</td>'
-                    f'<td>{_loc(c.get("location"), doc.get("spec", {}).get("path", ""))}</td></tr>')
+                    f'<td>{_loc(c.get("location"), (doc.get("spec") or {}).get("path") or "")}</td></tr>')
     bad = [r for r, c in zip(rows, sorted(checks, key=lambda c: rank.get(c.get("verdict"), 1))) if c.get("verdict") != "proved"]
     good = rows[len(bad):]
     head = '<tr><th></th><th>model</th><th>check</th><th>kind</th><th>counterexample / message</th><th>where</th></tr>'
@@ -269,9 +277,9 @@ def render_spec(doc: dict[str, Any]) -> str:
 
 
 def _failing_lines(doc: dict[str, Any]) -> set[int]:
-    locs: Iterable[str | None] = [c.get("location") for c in doc.get("checks", []) if c.get("verdict") != "proved"]
-    locs = list(locs) + [e.get("location") for h in doc.get("hypotheses", []) for e in h.get("expectations", [])
-                         if not e.get("passed")] + [e.get("location") for e in doc.get("errors", [])]
+    locs: Iterable[str | None] = [c.get("location") for c in (doc.get("checks") or []) if c.get("verdict") != "proved"]
+    locs = list(locs) + [e.get("location") for h in (doc.get("hypotheses") or []) for e in (h.get("expectations") or [])
+                         if not e.get("passed")] + [e.get("location") for e in (doc.get("errors") or [])]
     out = set()
     for loc in locs:
         parts = str(loc or "").rsplit(":", 2)
@@ -283,8 +291,8 @@ def _failing_lines(doc: dict[str, Any]) -> set[int]:
 def render_html(results: dict[str, Any]) -> str:
     """The whole report as one HTML string (inline CSS and SVG; no scripts, fonts or links out)."""
     spec_path = (results.get("spec") or {}).get("path") or ""
-    hyps = "".join(render_hypothesis(h, spec_path) for h in results.get("hypotheses", []))
-    body = (render_header(results) + render_errors(results)
+    hyps = "".join(render_hypothesis(h, spec_path) for h in (results.get("hypotheses") or []))
+    body = (render_header(results) + render_errors(results) + render_warnings(results)
             + (f"<h2>Hypotheses</h2>{hyps}" if hyps else "") + render_models(results)
             + render_checks(results) + render_spec(results))
     title = f"abstract: {Path(spec_path or 'spec').name} — {'PASS' if doc_passed(results) else 'FAIL'}"
@@ -300,5 +308,6 @@ def write_report(results: dict[str, Any], path: str | Path) -> Path:
     """Render and write the report, creating parent folders; returns the path written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(results), encoding="utf-8")
+    # errors="replace": a lone surrogate (from a JSON "\\ud800") must not stop the report
+    path.write_text(render_html(results), encoding="utf-8", errors="replace")
     return path

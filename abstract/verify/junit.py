@@ -6,11 +6,35 @@ numbers (value, interval, n, controls) as properties.
 """
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Iterable
 
 from .stats import fmt_ci, fmt_value
+
+
+# Characters XML 1.0 cannot hold at all (not even as &#...;): C0 controls but tab/newline/CR,
+# lone surrogates, U+FFFE/U+FFFF. ElementTree writes them raw, which no parser accepts.
+_NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_safe(text: str) -> str:
+    """`text` with every character XML cannot carry shown as a visible escape (``\\x1b``)."""
+    return _NOT_XML.sub(lambda m: "\\x%02x" % ord(m.group()) if ord(m.group()) < 0x100
+                        else "\\u%04x" % ord(m.group()), text)
+
+
+def _sanitize(root: ET.Element) -> None:
+    """Make every attribute and text in the tree representable in XML (spec text, names and
+    messages are user input and may hold control characters)."""
+    for el in root.iter():
+        for k, v in list(el.attrib.items()):
+            el.set(k, xml_safe(str(v)))
+        if el.text is not None:
+            el.text = xml_safe(str(el.text))
+        if el.tail is not None:
+            el.tail = xml_safe(str(el.tail))
 
 
 def _stem(doc: dict[str, Any]) -> str:
@@ -122,6 +146,7 @@ def build_junit(docs: dict[str, Any] | list[dict[str, Any]]) -> ET.Element:
     for k, v in totals.items():
         root.set(k, str(v))
     root.set("time", f"{sum(float((d.get('run') or {}).get('seconds') or 0) for d in docs):.3f}")
+    _sanitize(root)
     return root
 
 

@@ -6,9 +6,8 @@ report and the pytest plugin all read.
 from __future__ import annotations
 
 import datetime as _dt
-import functools
-import hashlib
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -19,6 +18,11 @@ from ..language import Spec, load_spec
 from ..language.errors import SpecError
 from .cache import ResultsCache, cache_key
 from .expectations import judge_expectations
+from .fingerprint import builder_file, network_source_fingerprint, package_fingerprint, record_new_modules
+from .shape import hypothesis_result_problems
+
+__all__ = ["verify_spec", "exit_code", "passed", "error_document", "error_entry", "versions",
+           "package_fingerprint", "network_source_fingerprint"]
 
 
 def versions() -> dict[str, str]:
@@ -26,18 +30,6 @@ def versions() -> dict[str, str]:
     import transformers
     return {"abstract": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
             "python": platform.python_version()}
-
-
-@functools.lru_cache(maxsize=1)
-def package_fingerprint() -> str:
-    """Hash of abstract's own source files: a results-cache key part, so that a changed engine
-    (an edited checkout, not only a new release number) never serves results it did not make."""
-    root = Path(__file__).resolve().parents[1]
-    h = hashlib.sha256()
-    for f in sorted(root.rglob("*.py")):
-        h.update(str(f.relative_to(root)).encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()[:16]
 
 
 def model_summaries(spec: Spec) -> dict[str, Any]:
@@ -51,38 +43,25 @@ def model_summaries(spec: Spec) -> dict[str, Any]:
     return out
 
 
-def network_source_fingerprint(spec: Spec, network_name: str) -> str:
-    """The network's declaration and source: the builder file's content for torch networks
-    (its encoder lives there too), config and weight-file stamps for local HF folders.
-    Combined with the loaded weights' fingerprint in the cache key."""
-    decl = spec.networks[network_name]
-    h = hashlib.sha256(repr((decl.kind, decl.source, decl.options)).encode())
-    if decl.kind == "torch":
-        file = decl.source.split(":")[0]
-        for base in (Path(spec.path).parent, Path.cwd()):
-            if (base / file).is_file():
-                h.update((base / file).read_bytes())
-                break
-    else:
-        folder = Path(decl.source)
-        if folder.is_dir():
-            for f in sorted(folder.iterdir()):
-                st = f.stat()
-                h.update(f"{f.name}:{st.st_size}:{int(st.st_mtime)}".encode())
-    return h.hexdigest()[:16]
-
-
 def error_entry(err: BaseException, hypothesis: str | None = None, location: str | None = None,
                 source: str | None = None) -> dict[str, Any]:
     """An "errors" item: a spec error keeps its rendering (file:line:col, the line, a caret)."""
     if isinstance(err, SpecError):
         if source is not None:
             err.with_source(source)
-        return {"hypothesis": hypothesis, "location": err.location() or location, "message": err.render()}
-    import traceback
+        entry = {"hypothesis": hypothesis, "location": err.location() or location, "message": err.render()}
+        cause = err.__cause__
+        if cause is not None and not isinstance(cause, SpecError):  # the user's code crashed: keep where
+            entry["traceback"] = _traceback_tail(cause)
+        return entry
     prefix = f"hypothesis {hypothesis}: " if hypothesis else ""
     return {"hypothesis": hypothesis, "location": location, "message": f"{prefix}{type(err).__name__}: {err}",
-            "traceback": "".join(traceback.format_exception(err)[-6:])}  # for a bug report; not shown
+            "traceback": _traceback_tail(err)}  # for a bug report; not shown
+
+
+def _traceback_tail(err: BaseException) -> str:
+    import traceback
+    return "".join(traceback.format_exception(err)[-6:])
 
 
 def error_document(path: str | Path, err: BaseException) -> dict[str, Any]:
@@ -90,7 +69,7 @@ def error_document(path: str | Path, err: BaseException) -> dict[str, Any]:
     the report still say what went wrong (exit code 2)."""
     return {"schema": "abstract.results/1", "spec": {"path": str(path), "sha256": None, "text": None},
             "run": {**versions(), "cached": False, "seconds": 0.0}, "checks": [], "models": {},
-            "hypotheses": [], "errors": [error_entry(err)], "passed": False}
+            "hypotheses": [], "errors": [error_entry(err)], "warnings": [], "passed": False}
 
 
 def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device: str | None = None,
@@ -103,9 +82,12 @@ def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device
     unknown hypothesis. Failures inside one hypothesis (a network that cannot be loaded, a
     site out of range, a crash) are recorded under "errors" and the other hypotheses go on.
 
-    The results cache is keyed by the spec text, the hypothesis, the network's declaration
-    and source *and* the fingerprint of the weights actually loaded, the seed, the device
-    (with its model name) and the versions: the network is loaded (not trained) to check."""
+    The results cache is keyed by the spec text, the hypothesis, the network's declaration,
+    builder and the local modules it imports *and* the fingerprint of the weights actually
+    loaded, the seed, the device (with its model name) and the versions: the network is loaded
+    (not trained) to check. A malformed entry is recomputed; an unwritable cache adds a line
+    to the document's "warnings" and the result is kept. Anything a builder or an alignment
+    raises (sys.exit included; not KeyboardInterrupt) is an error of that hypothesis only."""
     from ..solver import check_spec
 
     started = time.time()
@@ -122,6 +104,7 @@ def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device
         "models": model_summaries(spec),
         "hypotheses": [],
         "errors": [],
+        "warnings": [],
     }
     selected = [h for h in spec.hypotheses if not hypotheses or h.name in hypotheses]
     if hypotheses:
@@ -132,6 +115,7 @@ def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device
     cache = cache if cache is not None else ResultsCache(enabled=False)
     networks: dict[str, Any] = {}  # name -> LoadedNetwork, or the error loading it raised
     all_cached = bool(selected)
+    warnings: list[str] = doc["warnings"]
     for h in selected if align else []:
         try:
             if h.network not in networks:
@@ -142,15 +126,23 @@ def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device
             key = cache_key(spec=spec.sha256, hypothesis=h.name, seed=seed, device=doc["run"]["device"],
                             network=[network_source_fingerprint(spec, h.network), net.fingerprint],
                             versions=versions(), code=package_fingerprint())
-            result = cache.get(key)
+            result = cache.get(key, valid=lambda r, name=h.name: hypothesis_result_problems(r, name))
+            if cache.last_miss:
+                say(cache.last_miss)
             if result is None:
                 all_cached = False
                 say(f"aligning hypothesis {h.name}")
-                result = _align(spec, h.name, device=device, progress=progress, seed=seed, network=net)
-                cache.put(key, result)
+                result = _as_dict(_align(spec, h.name, device=device, progress=progress, seed=seed, network=net))
+                problem = cache.put(key, result)
+                if problem:
+                    warnings.append(f"hypothesis {h.name}: {problem}")
+                    say(warnings[-1])
             else:
                 say(f"hypothesis {h.name}: unchanged, using cached result")
-        except Exception as err:  # one hypothesis's failure must not hide the others
+                result = {**result, "location": str(h.pos)}  # this run's path, not the one that filled the cache
+        except KeyboardInterrupt:
+            raise
+        except BaseException as err:  # anything, sys.exit included: one hypothesis's failure must not hide the others
             all_cached = False
             doc["errors"].append(error_entry(err, h.name, str(h.pos), spec.text))
             continue
@@ -163,14 +155,52 @@ def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device
     return doc
 
 
+def _forget_failed_import(builder: Any, before: set[str]) -> None:
+    """Drop a builder module whose import was cut short (sys.exit at import time escapes the
+    loader's clean-up), so that loading it again re-runs it instead of finding it half-made."""
+    if builder is None:
+        return
+    for name in set(sys.modules) - before:
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if file and Path(file).resolve() == builder:
+            del sys.modules[name]
+
+
+def _as_dict(result: Any) -> dict[str, Any]:
+    """The engine's result as a results-document dict (typed results serialise themselves)."""
+    if isinstance(result, dict):
+        return result
+    for method in ("to_json", "to_dict"):
+        if callable(getattr(result, method, None)):
+            return getattr(result, method)()
+    raise TypeError(f"the alignment engine returned {type(result).__name__}, expected a results dict")
+
+
 def _load(spec: Spec, network: str, device: str | None) -> Any:
-    """The loaded network, or the exception loading raised (kept, so each hypothesis on the
-    same network reports it without loading again)."""
+    """The loaded network, or the error loading it raised (kept, so each hypothesis on the
+    same network reports it without loading again).
+
+    The builder is the user's Python: whatever it raises, sys.exit included, becomes a
+    SpecError located at the `network` line; the local modules it imports are recorded for
+    the cache key."""
     from ..engine.networks import load_network
+    decl = spec.networks[network]
+    before = set(sys.modules)
     try:
-        return load_network(spec.networks[network], spec.path, pick_device(device))
-    except Exception as err:
+        return load_network(decl, spec.path, pick_device(device))
+    except SpecError as err:
         return err
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:
+        _forget_failed_import(builder_file(spec, network), before)
+        what = (f"called sys.exit({err.code!r})" if isinstance(err, SystemExit)
+                else f"raised {type(err).__name__}: {err}")
+        wrapped = SpecError(f"building network {network} failed: its builder {what}", decl.pos)
+        wrapped.__cause__ = err
+        return wrapped
+    finally:
+        record_new_modules(builder_file(spec, network), before)
 
 
 def _align(spec: Spec, name: str, **kw) -> dict[str, Any]:

@@ -49,10 +49,16 @@ def _cex(cex: dict[str, Any] | None) -> str:
     return ", ".join(f"{k} = {str(v).lower() if isinstance(v, bool) else v}" for k, v in (cex or {}).items())
 
 
-def format_summary(doc: dict[str, Any], *, width: int = 100, unicode: bool | None = None) -> str:
-    """A short, aligned plain-text summary of one results document."""
+def format_summary(doc: dict[str, Any], *, width: int = 100, unicode: bool | None = None,
+                   judge: bool = True) -> str:
+    """A short, aligned plain-text summary of one results document.
+
+    ``judge=False`` (`abstract align`): the same measurements without a verdict: no PASS/FAIL
+    marks and a last line that says what was measured, since align exits 0 unless a run errs."""
     uni = _can_unicode() if unicode is None else unicode
     ok_mark, bad_mark = ("✓ PASS", "✗ FAIL") if uni else ("PASS", "FAIL")
+    if not judge:
+        ok_mark = bad_mark = "-"
     dash = "—" if uni else "-"
 
     def clip(s: str) -> str:
@@ -85,15 +91,16 @@ def format_summary(doc: dict[str, Any], *, width: int = 100, unicode: bool | Non
         per_model.setdefault(str(c.get("model")), [0, 0])[c.get("verdict") == "proved"] += 1
     out += table([[m, f"{ok} proved", f"{bad} not" if bad else ""] for m, (bad, ok) in per_model.items()])
     for c in bad_checks:
-        mark = bad_mark if c.get("verdict") == "counterexample" else ("? UNKNOWN" if uni else "UNKNOWN")
+        mark = ((bad_mark if judge else "COUNTEREXAMPLE") if c.get("verdict") == "counterexample"
+                else ("? UNKNOWN" if uni and judge else "UNKNOWN"))
         out.append(clip(f"  {mark}  {c.get('model')}: {c.get('name')}"))
         detail = f"counterexample {_cex(c.get('counterexample'))}" if c.get("counterexample") else c.get("message", "")
         out += wrap((f"{_short(c['location'])}: " if c.get("location") else "") + detail)
 
     for h in hyps:
         h_ok = all(e.get("passed") for e in h.get("expectations") or [])
-        out += ["", clip(f"{ok_mark if h_ok else bad_mark}  hypothesis {h.get('name')}  "
-                         f"({h.get('model')} ~ {h.get('network')})")]
+        head_mark = (ok_mark if h_ok else bad_mark) + "  " if judge else ""
+        out += ["", clip(f"{head_mark}hypothesis {h.get('name')}  ({h.get('model')} ~ {h.get('network')})")]
         if (h.get("dataset") or {}).get("held_out") is False:
             out += wrap("WARNING: test pairs overlap the training pairs (the input space is too small to hold "
                         "them out): the figures measure fit, not generalisation")
@@ -116,7 +123,7 @@ def format_summary(doc: dict[str, Any], *, width: int = 100, unicode: bool | Non
             erows.append([ok_mark if e.get("passed") else bad_mark, e.get("text", ""), fmt_value(e.get("value")),
                           fmt_ci(e.get("ci_low"), e.get("ci_high")).replace("—", dash), f"n={e.get('n', 0)}"])
         out += [clip(x) for x in table(erows, right=(2, 4))]
-        for e in h.get("expectations") or []:
+        for e in h.get("expectations") or [] if judge else []:
             if not e.get("passed"):
                 out += wrap((f"{_short(e['location'])}: " if e.get("location") else "") + str(e.get("reason")))
 
@@ -128,6 +135,9 @@ def format_summary(doc: dict[str, Any], *, width: int = 100, unicode: bool | Non
     out.append("")
     if errors:
         verdict = f"ERROR: {len(errors)} error(s)"
+    elif not judge:
+        verdict = (f"MEASURED: {len(hyps)} hypothesis(es) aligned, {len(checks)} check(s) run; "
+                   "expectations not judged (`abstract verify` judges them)")
     elif passed:
         verdict = f"PASS: {len(checks)} check(s) proved, {len(exps)} expectation(s) met"
     else:

@@ -2,6 +2,12 @@
 from __future__ import annotations
 
 
+# Imported here, before any in-process pytest run: pytester restores sys.modules after each
+# run, and dropping torch's extension modules that a run imported first crashes the next one
+# (a segfault when this file runs on its own).
+import abstract.engine.networks  # noqa: F401
+import torch  # noqa: F401
+
 from abstract.verify import pipeline
 
 pytest_plugins = ["pytester"]
@@ -76,3 +82,33 @@ def test_each_hypothesis_item_aligns_only_its_own(pytester, monkeypatch):
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*two.causal:*: error: cannot find gone.py*"])
     assert calls == ["h", "h"]
+
+
+def test_pytest_and_the_cli_share_cache_entries(pytester, monkeypatch):
+    """`abstract verify eq.causal` (a relative path) fills the cache; `pytest` (absolute paths)
+    reuses it, also for a network declared with options, without aligning again."""
+    from abstract.cli import main
+    calls = []
+
+    def align(spec, name, **kw):
+        calls.append(name)
+        return _fake(990)(spec, name)
+
+    monkeypatch.setattr(pipeline, "_align", align)
+    pytester.makefile(".causal", eq=PASSING.replace('torch "net.py:build"', 'torch "net.py:build" { width 8 }'))
+    pytester.makepyfile(net="import torch\ndef build(width):\n    torch.manual_seed(0)\n"
+                            "    return torch.nn.Linear(width, 2)\n")
+    assert main(["verify", "eq.causal", "--quiet", "--cache-dir", "c"]) == 0 and calls == ["h"]
+    result = pytester.runpytest_inprocess("--abstract-cache-dir", "c")
+    result.assert_outcomes(passed=2)
+    assert calls == ["h"]
+
+
+def test_an_unwritable_cache_is_a_warning_not_a_failure(pytester, monkeypatch):
+    monkeypatch.setattr(pipeline, "_align", _fake(990))
+    pytester.makefile(".causal", eq=PASSING)
+    pytester.makepyfile(net=NET)
+    pytester.makefile(".txt", blocked="a file where the cache folder should be")
+    result = pytester.runpytest_inprocess("--abstract-cache-dir", "blocked.txt/results")
+    result.assert_outcomes(passed=2, warnings=1)
+    result.stdout.fnmatch_lines(["*AbstractWarning: hypothesis h: results cache: cannot write*"])

@@ -38,7 +38,8 @@ def _copy_sources(dest: Path) -> Path:
     return dest
 
 
-def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None,
+         timeout: float = 300) -> subprocess.CompletedProcess:
     done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, f"{' '.join(map(str, cmd))} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done
@@ -148,7 +149,8 @@ def test_editable_install_parses_through_the_links(tmp_path):
     probe = ("import abstract, abstract.cli as c; from abstract.language import load_spec; "
              "s = load_spec(str(c.demo_spec())); print(abstract.__file__); print(c.demo_spec().resolve()); "
              "print(sorted(s.models))")
-    where, demo, models = _run([str(python), "-c", probe], cwd=cwd, env=_clean_env(tmp_path / "cache")).stdout.splitlines()
+    done = _run([str(python), "-c", probe], cwd=cwd, env=_clean_env(tmp_path / "cache"))
+    where, demo, models = done.stdout.splitlines()
     assert Path(where) == src / "abstract" / "__init__.py"
     assert Path(demo) == src / "specs" / "hierarchical_equality.causal"
     assert "HierarchicalEquality" in models

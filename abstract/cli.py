@@ -252,15 +252,16 @@ def results_documents(obj: Any) -> list[dict[str, Any]] | None:
 
 
 def demo_spec() -> Path:
-    """The shipped demo spec, as a file path (its builder is looked up relative to it)."""
+    """The shipped demo spec as a file path (its builder is looked up next to it): inside an
+    installed wheel, or, in a checkout, the top-level specs/ file the package's link reaches."""
     from importlib.resources import files
-    return Path(str(files("abstract").joinpath(*DEMO_SPEC)))
+    return Path(str(files("abstract").joinpath(*DEMO_SPEC))).resolve()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    shipped = demo_spec().resolve()  # in a checkout: the top-level specs/ file, shown as such
+    shipped = demo_spec()
     spec = os.path.relpath(shipped) if shipped.is_relative_to(Path.cwd()) else str(shipped)
     ns = argparse.Namespace(files=[spec], hypothesis=None, json=str(out / "results.json"),
                             junit=str(out / "junit.xml"), html=str(out / "report.html"), device=args.device, seed=0,

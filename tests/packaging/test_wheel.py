@@ -137,6 +137,13 @@ def test_package_data_folders_are_links_to_the_top_level_ones():
         assert link.resolve() == (ROOT / name).resolve()
 
 
+def test_demo_in_a_checkout_runs_the_top_level_spec():
+    """From a checkout the demo names specs/hierarchical_equality.causal (as before the package
+    shipped it), so its results and cache entries match `abstract verify specs/...`."""
+    from abstract.cli import demo_spec
+    assert demo_spec() == (ROOT / "specs" / "hierarchical_equality.causal").resolve()
+
+
 @pytest.mark.slow
 def test_editable_install_parses_through_the_links(tmp_path):
     """`pip install -e` (what scripts/setup.sh does) reads the grammar through the same links.

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -52,7 +53,8 @@ def _venv(where: Path) -> tuple[Path, Path]:
     python = where / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                      cwd=where.parent).stdout.strip())
-    (site / "_abstract_test_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    ours = dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))  # in order, once each
+    (site / "_abstract_test_deps.pth").write_text("".join(f"{p}\n" for p in ours))
     return python, site
 
 
@@ -161,3 +163,21 @@ def test_editable_install_parses_through_the_links(tmp_path):
     assert Path(where) == src / "abstract" / "__init__.py"
     assert Path(demo) == src / "specs" / "hierarchical_equality.causal"
     assert "HierarchicalEquality" in models
+
+
+@pytest.mark.slow
+def test_the_sdist_route_ships_them_too(tmp_path):
+    """`python -m build` builds the wheel from the sdist: the sdist carries the linked files as
+    plain files, and the wheel built from it ships them."""
+    src = _copy_sources(tmp_path / "src")
+    build = "from setuptools import build_meta; print(build_meta.{}({!r}))"
+    sdist = tmp_path / "dist" / _run([sys.executable, "-c", build.format("build_sdist", str(tmp_path / "dist"))],
+                                     cwd=src).stdout.split()[-1]
+    with tarfile.open(sdist) as tar:
+        tar.extractall(tmp_path / "unpacked", **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+    unpacked = next((tmp_path / "unpacked").iterdir())
+    for rel in SHIPPED:
+        assert (unpacked / "abstract" / rel).is_file() and not (unpacked / "abstract" / rel).is_symlink(), rel
+    _run([sys.executable, "-c", build.format("build_wheel", str(tmp_path / "wheels"))], cwd=unpacked)
+    names = set(zipfile.ZipFile(next((tmp_path / "wheels").glob("*.whl"))).namelist())
+    assert {f"abstract/{rel}" for rel in SHIPPED} <= names

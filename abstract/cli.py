@@ -16,8 +16,9 @@ from . import __version__
 from .device import device_problem
 from .language.errors import SpecError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEMO_SPEC = REPO_ROOT / "specs" / "hierarchical_equality.causal"
+# The demo spec and its builder (models/hier_eq.py, next to it) ship inside the package:
+# ``abstract/specs`` links to the repository's top-level ``specs/`` and is copied into wheels.
+DEMO_SPEC = ("specs", "hierarchical_equality.causal")
 
 _MARK = {"proved": "ok  ", "counterexample": "FAIL", "unknown": "??  "}
 
@@ -289,10 +290,18 @@ def results_documents(obj: Any) -> list[dict[str, Any]] | None:
     return docs if ok else None
 
 
+def demo_spec() -> Path:
+    """The shipped demo spec as a file path (its builder is looked up next to it): inside an
+    installed wheel, or, in a checkout, the top-level specs/ file the package's link reaches."""
+    from importlib.resources import files
+    return Path(str(files("abstract").joinpath(*DEMO_SPEC))).resolve()
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    spec = os.path.relpath(DEMO_SPEC) if DEMO_SPEC.is_relative_to(Path.cwd()) else str(DEMO_SPEC)
+    shipped = demo_spec()
+    spec = os.path.relpath(shipped) if shipped.is_relative_to(Path.cwd()) else str(shipped)
     ns = argparse.Namespace(files=[spec], hypothesis=None, json=str(out / "results.json"),
                             junit=str(out / "junit.xml"), html=str(out / "report.html"), device=args.device, seed=0,
                             no_cache=args.no_cache, cache_dir=None, quiet=False)

@@ -20,6 +20,7 @@ from ..device import pick_device
 from ..language import Spec
 from ..language.errors import SpecError
 from ..neural.runner import make_runner
+from .builder import check_fits
 from .controls import random_network_control, random_rotation_result
 from .data import pair_key, dataset_summary, encode_pairs, isolate_pairs, make_splits, memoized
 from .encoders import make_encoder
@@ -85,6 +86,7 @@ def align_hypothesis(spec: Spec, hypothesis_name: str, *, device: Optional[str] 
     net = network if network is not None else load_network(spec.networks[h.network], spec.path, dev)
     runner = make_runner(net.module)
     encoder = make_encoder(net, model)
+    check_fits(net, model, encoder, runner)  # the builder's contract, failing at the `network` line
     timing["load"] = time.time() - t0
 
     t = time.time()

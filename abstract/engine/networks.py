@@ -10,6 +10,8 @@
     - a dict with keys ``model`` and optionally ``encode`` / ``tokenizer``.
   A plain module's output must be ``[batch, n_classes]`` logits, classes = the output
   domain's values in order (several outputs: their product, first output slowest).
+  The contract as types, and the checks that hold a builder to it at the ``network`` line:
+  ``builder.py``; in words: docs/networks.md.
 * ``hf "name-or-path" { prompt "...", answer "...", dtype float32, revision "main" }``:
   ``AutoModelForCausalLM.from_pretrained`` + ``AutoTokenizer.from_pretrained`` (a local
   folder written by ``save_pretrained`` works offline).
@@ -30,6 +32,7 @@ from torch import nn
 
 from ..language import ast
 from ..language.errors import SpecError
+from .builder import check_declared_layers, own_encode, unpack
 
 RESERVED = ("prompt", "answer", "dtype", "revision")
 
@@ -129,26 +132,20 @@ def _load_torch(decl: ast.NetworkDecl, spec_path: str, options: dict) -> LoadedN
         built = fn(**kwargs)
     except TypeError as e:
         raise SpecError(f"calling {fn_name}({', '.join(f'{k}=...' for k in kwargs)}) failed: {e}", decl.pos) from e
-    encode, tokenizer = None, None
-    if isinstance(built, dict):
-        model, encode, tokenizer = built.get("model"), built.get("encode"), built.get("tokenizer")
-    elif isinstance(built, (tuple, list)) and len(built) == 2:
-        model, second = built
-        if callable(second) and not hasattr(second, "convert_tokens_to_ids"):
-            encode = second
-        else:
-            tokenizer = second
-    else:
-        model = built
-    if not isinstance(model, nn.Module):
-        raise SpecError(f"{fn_name}(...) returned {type(model).__name__}, expected a torch.nn.Module", decl.pos)
+    got = unpack(built, fn_name, decl.pos)
+    model, encode, tokenizer = got.model, got.encode, got.tokenizer
     if _is_hf(model):
         if tokenizer is None:
             raise SpecError(f"{fn_name}(...) returned a language model without a tokenizer: "
                             "return (model, tokenizer)", decl.pos)
         return LoadedNetwork(decl.name, "lm", model, options, tokenizer=tokenizer, decl=decl)
-    if encode is None and callable(getattr(model, "encode", None)):
-        encode = model.encode
+    if tokenizer is not None:
+        raise SpecError(f"{fn_name}(...) returned a tokenizer beside a {type(model).__name__}, which is not a "
+                        "supported language model (GPT-2, GPT-NeoX, Llama-like)", decl.pos,
+                        hint="a plain module takes (module, encode): see docs/networks.md")
+    if encode is None:
+        encode = own_encode(model, fn_name, decl.pos)
+    check_declared_layers(model, decl.pos)
     return LoadedNetwork(decl.name, "torch", model, options, encode=encode, decl=decl)
 
 

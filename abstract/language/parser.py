@@ -12,7 +12,10 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from . import ast
 from .errors import SpecError
 
-GRAMMAR_PATH = Path(__file__).resolve().parents[2] / "grammar" / "causal.lark"
+# The grammar ships inside the package (``abstract/grammar`` is a link to the repository's top-level
+# ``grammar/`` folder, copied into wheels), and is read the way lark reads packaged grammars, so an
+# installed wheel parses specs without the repository.
+GRAMMAR_PACKAGE, GRAMMAR_FOLDER, GRAMMAR_FILE = "abstract", "grammar", "causal.lark"
 
 # How terminals are named in "expected ..." messages.
 _FRIENDLY = {
@@ -24,7 +27,8 @@ _FRIENDLY = {
 
 @functools.lru_cache(maxsize=1)
 def _parser() -> Lark:
-    return Lark(GRAMMAR_PATH.read_text(), parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=True)
+    return Lark.open_from_package(GRAMMAR_PACKAGE, GRAMMAR_FILE, (GRAMMAR_FOLDER,), parser="lalr", lexer="basic",
+                                  propagate_positions=True, maybe_placeholders=True)
 
 
 def parse_text(text: str, path: str = "<string>", strict: bool = True) -> ast.SpecFile:

@@ -9,6 +9,7 @@ import difflib
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 
@@ -18,6 +19,7 @@ from ..causal.model import CausalModel, Property, Variable
 from . import ast
 from .errors import SpecError, SpecErrors
 from .parser import parse_file, parse_text, raise_all
+from ..hypothesis.compile import compile_hypothesis, compile_networks
 
 BUILTINS = {"min": (2, None), "max": (2, None), "abs": (1, 1)}  # name -> (min arity, max arity)
 
@@ -32,6 +34,8 @@ class Spec:
     equivalences: tuple[ast.Equivalent, ...] = ()
     networks: dict[str, ast.NetworkDecl] = field(default_factory=dict)
     hypotheses: tuple[ast.HypothesisDecl, ...] = ()
+    plans: dict[str, Any] = field(default_factory=dict)  # hypothesis name -> compiled `hypothesis.Plan`
+    network_plans: dict[str, Any] = field(default_factory=dict)  # network name -> `hypothesis.NetworkPlan`
 
     @property
     def sha256(self) -> str:
@@ -83,20 +87,24 @@ def compile_spec(spec: ast.SpecFile) -> Spec:
         if net.name in networks:
             errors.append(SpecError(f"network '{net.name}' is defined twice", net.pos,
                                     notes=(("first defined here", networks[net.name].pos),)))
-        elif net.kind not in ("torch", "hf"):
-            errors.append(SpecError(f"unknown network kind '{net.kind}'", net.pos,
-                                    hint='expected `torch "file.py:function"` or `hf "model-name-or-path"`'))
-        networks[net.name] = net
+        networks.setdefault(net.name, net)
+    network_plans = compile_networks(spec.networks, errors)
     seen_h: dict[str, ast.Pos] = {}
+    plans: dict[str, Any] = {}
     for h in spec.hypotheses:
         if h.name in seen_h:
             errors.append(SpecError(f"hypothesis '{h.name}' is defined twice", h.pos,
                                     notes=(("first defined here", seen_h[h.name]),)))
         seen_h[h.name] = h.pos
-        errors.extend(_check_hypothesis(h, models, first_pos, networks))
+        problems = _check_hypothesis(h, models, first_pos, networks)
+        errors.extend(problems)
+        if h.model in models and not any(p.pos == h.model_pos for p in problems):
+            plan = compile_hypothesis(h, models[h.model], network_plans, errors)
+            if plan is not None and h.name not in plans:
+                plans[h.name] = plan
     if errors:
         raise_all(errors, spec.text)
-    return Spec(spec.path, spec.text, models, spec.equivalences, networks, spec.hypotheses)
+    return Spec(spec.path, spec.text, models, spec.equivalences, networks, spec.hypotheses, plans, network_plans)
 
 
 KNOWN_METRICS = {"iia": (1, 1), "cause": (1, 1), "isolate": (2, 2), "joint": (2, 64)}  # (fewest, most) variables

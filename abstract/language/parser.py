@@ -421,25 +421,26 @@ class _ToAst(Transformer):
 
     def argument(self, meta, c):
         key, value = c
-        return (str(key) if key is not None else None, value)
+        return (str(key) if key is not None else None, value, self._p(meta))
 
     def call_value(self, meta, c):
-        return self._call(c)
+        return self._call(meta, c)
 
     def intervention(self, meta, c):
-        return self._call(c)
+        return self._call(meta, c)
 
-    def _call(self, c) -> ast.CallValue:
+    def _call(self, meta, c) -> ast.CallValue:
         name, *args = c
-        out, n = [], 0
+        out, where, n = [], [], 0
         for a in args:
             if a is None:
                 continue
-            key, value = a
+            key, value, pos = a
             if key is None:
                 key, n = str(n), n + 1
             out.append((key, value))
-        return ast.CallValue(str(name), tuple(out))
+            where.append(pos)
+        return ast.CallValue(str(name), tuple(out), self._p(meta), tuple(where))
 
     def option(self, meta, c):
         return ast.Option(str(c[0]), c[1], self._p(meta))

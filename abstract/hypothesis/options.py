@@ -11,12 +11,11 @@ Torch-free on purpose: `abstract check` compiles every hypothesis without loadin
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Optional
 
 from ..language import ast
-from ..language.errors import SpecError
+from ..language.errors import SpecError, did_you_mean
 from .components import COMPONENTS, canonical_component
 
 # sections
@@ -127,16 +126,9 @@ def reserved_network_options() -> tuple[str, ...]:
 
 
 # ------------------------------------------------------------------ errors with a did-you-mean
-MAX_SUGGEST = 200  # candidate names compared per unknown name: did-you-mean stays linear
-
-
 def suggest(name: str, known: Iterable[str]) -> Optional[str]:
-    """The closest known name, or None. Bounded: at most MAX_SUGGEST candidates are compared,
-    and names of very different length are skipped first, so thousands of unknown names
-    against thousands of known ones stay fast."""
-    cands = [k for k in known if abs(len(k) - len(name)) <= max(2, len(name) // 2)][:MAX_SUGGEST]
-    close = difflib.get_close_matches(name, cands, n=1, cutoff=0.5)
-    return close[0] if close else None
+    """The closest known name, or None (bounded: see `language.errors.did_you_mean`)."""
+    return did_you_mean(name, known)
 
 
 def unknown_hint(name: str, known: Iterable[str]) -> Optional[str]:

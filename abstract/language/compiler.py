@@ -5,7 +5,6 @@ pointing at the offending text. Several independent errors are reported together
 """
 from __future__ import annotations
 
-import difflib
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from ..causal.domains import BOOL, INT, MAX_DOMAIN_SIZE, Domain, Type, Value
 from ..causal.expr import Const, Lookup, Op, Table, TExpr, Var
 from ..causal.model import CausalModel, Property, Variable
 from . import ast
-from .errors import SpecError, SpecErrors
+from .errors import SpecError, SpecErrors, did_you_mean
 from .parser import parse_file, parse_text, raise_all
 from ..hypothesis.compile import compile_hypothesis, compile_networks
 
@@ -173,11 +172,14 @@ def _check_hypothesis(h: ast.HypothesisDecl, models: dict[str, CausalModel], mod
     return errors
 
 
-def _unknown(what: str, name: str, pos: ast.Pos, known) -> SpecError:
-    close = difflib.get_close_matches(name, list(known), n=1)
-    hint = f"did you mean '{close[0]}'?" if close else (
+def _unknown(what: str, name: str, pos: ast.Pos, known, suggest: bool = True) -> SpecError:
+    close = did_you_mean(name, known) if suggest else None
+    hint = f"did you mean '{close}'?" if close else (
         f"known: {', '.join(sorted(map(str, known)))}" if known and len(known) <= 12 else None)
     return SpecError(f"unknown {what} '{name}'", pos, hint=hint)
+
+
+MAX_SUGGESTED = 100  # unknown names per model given a did-you-mean; past that, a spec is not a typo away
 
 
 class _ModelCompiler:
@@ -194,6 +196,7 @@ class _ModelCompiler:
         self.var_pos: dict[str, ast.Pos] = {}
         self.enum_members: dict[str, Type] = {}
         self.bad_tables: set[str] = set()  # tables whose declaration failed (already reported)
+        self.unknown_names = 0  # did-you-means given (bounded: MAX_SUGGESTED)
 
     def fail(self, message: str, pos: ast.Pos, **kw) -> None:
         self.errors.append(SpecError(message, pos, **kw))
@@ -376,7 +379,9 @@ class _ModelCompiler:
                 return Const(e.id, self.enum_members[e.id], e.pos)
             if e.id in self.var_pos:  # declared, but its own definition failed: already reported
                 return None
-            self.errors.append(_unknown("name", e.id, e.pos, list(self.var_pos) + list(self.enum_members)))
+            self.unknown_names += 1
+            known = list(self.var_pos) + list(self.enum_members)
+            self.errors.append(_unknown("name", e.id, e.pos, known, suggest=self.unknown_names <= MAX_SUGGESTED))
             return None
         if isinstance(e, ast.Unary):
             a = self.expr(e.operand)
@@ -474,8 +479,12 @@ class _ModelCompiler:
         if isinstance(e, Var):
             d = self.var_domains[e.name]
             return d.low, d.high
-        if isinstance(e, Lookup):
-            vals = [int(v) for v in e.table.value_domain.values()]
+        if isinstance(e, Lookup):  # the values it can return: its entries and default (no domain enumerated)
+            vals = [int(v) for v in e.table.entries.values()]
+            if e.table.default is not None:
+                vals.append(int(e.table.default))
+            if not vals:
+                return e.table.value_domain.low, e.table.value_domain.high
             return min(vals), max(vals)
         ivs = [self.interval(a) if a.type == INT else (0, 0) for a in e.args]
         op = e.op

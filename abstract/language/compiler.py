@@ -18,7 +18,6 @@ from ..causal.model import CausalModel, Property, Variable
 from . import ast
 from .errors import SpecError, SpecErrors, did_you_mean
 from .parser import parse_file, parse_text, raise_all
-from ..hypothesis.compile import compile_hypothesis, compile_networks
 
 BUILTINS = {"min": (2, None), "max": (2, None), "abs": (1, 1)}  # name -> (min arity, max arity)
 
@@ -51,6 +50,8 @@ def compile_text(text: str, path: str = "<string>") -> Spec:
 
 
 def compile_spec(spec: ast.SpecFile) -> Spec:
+    """Compile models, claims, networks and hypotheses; every error found is raised together."""
+    from ..hypothesis.compile import compile_hypothesis, compile_networks  # the hypothesis package reads ast
     errors: list[SpecError] = list(spec.problems)
     models: dict[str, CausalModel] = {}
     first_pos: dict[str, ast.Pos] = {}

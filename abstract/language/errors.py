@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import heapq
 from typing import Iterable, Optional
 
 from .ast import Pos
@@ -79,25 +80,33 @@ def _excerpt(source: str | None, pos: Pos | None) -> list[str]:
 MAX_EXCERPT = 160  # characters of a source line shown
 
 
-MAX_CANDIDATES = 500  # names compared per did-you-mean
+MAX_CANDIDATES = 50  # names given the (costly) fuzzy comparison per did-you-mean
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> Optional[str]:
     """The known name closest to `name`, or None.
 
-    Bounded: only names of similar length are compared, at most MAX_CANDIDATES of them (those
-    sharing the first letter first), so one call costs O(len(known)) cheap tests plus a bounded
-    number of fuzzy comparisons, not a fuzzy comparison per known name."""
-    slack = max(2, len(name) // 3)
-    same_start, others = [], []
-    for k in known:
-        if abs(len(k) - len(name)) <= slack:
-            (same_start if k[:1].lower() == name[:1].lower() else others).append(k)
-            if len(same_start) >= MAX_CANDIDATES:
-                break
-    cands = (same_start + others)[:MAX_CANDIDATES]
+    Bounded: every known name gets one cheap score (shared prefix and suffix, similar length),
+    and only the MAX_CANDIDATES best get difflib's fuzzy comparison. One call is linear in the
+    known names, so thousands of unknown names against thousands of known ones stay fast."""
+    slack = max(2, len(name) // 2)
+    scored = ((_affinity(name, k), k) for k in known if abs(len(k) - len(name)) <= slack)
+    cands = [k for _, k in heapq.nlargest(MAX_CANDIDATES, scored, key=lambda sk: sk[0])]
     close = difflib.get_close_matches(name, cands, n=1, cutoff=0.5)
     return close[0] if close else None
+
+
+def _affinity(a: str, b: str) -> int:
+    """Characters shared at the start plus at the end (case-insensitive): typos keep most of both."""
+    a, b = a.lower(), b.lower()
+    n = min(len(a), len(b))
+    pre = 0
+    while pre < n and a[pre] == b[pre]:
+        pre += 1
+    suf = 0
+    while suf < n - pre and a[-1 - suf] == b[-1 - suf]:
+        suf += 1
+    return pre + suf
 
 
 class SpecErrors(SpecError):

@@ -84,8 +84,11 @@ def _parse_bounded(text: str, path: str) -> Tree:
 
 
 def _check_height(top, heights: dict, path: str, text: str) -> None:
-    """Height of `top` from its children's (memoised), iteratively; SpecError past MAX_DEPTH."""
-    if not isinstance(top, Tree) or id(top) in heights:
+    """Height of `top` from its children's (memoised), iteratively; SpecError past MAX_DEPTH.
+    Lark's list accumulators (``__..._star`` rules, a new node per item over one growing list)
+    are skipped: measuring each would be quadratic in a long model; their items are measured
+    when the enclosing statement is."""
+    if not isinstance(top, Tree) or id(top) in heights or str(top.data).startswith("__"):
         return
     todo = [(top, False)]
     while todo:

@@ -38,7 +38,7 @@ DEFAULT_INTERVENTION = "das"
 # site components each network kind can honour (a plain module only exposes layer outputs)
 COMPONENTS_BY_KIND: Mapping[str, tuple[str, ...]] = {TORCH: ("resid_post",), LM: COMPONENTS}
 DTYPES = ("float32", "float16", "bfloat16", "float64")
-ENCODERS = ("auto", "one_hot", "builder")
+ENCODERS = ("auto", "builder")
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,8 @@ def _num(x: float) -> str:
 OPTIONS: tuple[OptionSpec, ...] = (
     # -- align V to <site>
     OptionSpec("layer", SITE, "layer", low=0, doc="the layer (block) index; 0 is the first layer"),
-    OptionSpec("component", SITE, "component", doc="resid_pre, resid_post, attn_out or mlp_out "
-               "(plain torch networks: resid_post only, the layer output)"),
+    OptionSpec("component", SITE, "component", doc="resid_pre, resid_post, attn_out or mlp_out; resid_post when "
+               "omitted (plain torch networks: resid_post only, the layer output)"),
     OptionSpec("position", SITE, "position", kinds=(LM,), doc="last, first, a token index or a prompt-template "
                "slot name"),
     # -- via <intervention>(...)
@@ -88,7 +88,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("indices", INTERVENTION, "indices", kinds=("neurons",), positional=True,
                doc="the neuron indices interchanged, e.g. neurons(0, 1, 2)"),
     # -- search ...
-    OptionSpec("layer", SEARCH, "layers", low=0, field="layers", doc="an int, a range a..b, a list or * (every layer)"),
+    OptionSpec("layer", SEARCH, "layers", low=0, field="layers", doc="an int, a range a..b, a list or * (every layer); "
+               "no search: only the align site (every layer when the align names none)"),
     OptionSpec("position", SEARCH, "positions", kinds=(LM,), field="positions",
                doc="a position, a list of them, or * (every token of the prompt)"),
     OptionSpec("component", SEARCH, "component", doc="the site component searched"),
@@ -110,8 +111,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("answer", NETWORK, "string", kinds=("torch", "hf"), doc='verbalizer of the outputs, e.g. " {sum}"'),
     OptionSpec("dtype", NETWORK, "dtype", kinds=("hf",), doc=", ".join(DTYPES)),
     OptionSpec("revision", NETWORK, "string", kinds=("hf",), doc="a Hub revision"),
-    OptionSpec("encoder", NETWORK, "encoder", default="auto", kinds=("torch",), doc="auto (the builder's encode "
-               "if it has one, else one-hot), one_hot, or builder (the builder supplies encode)"),
+    OptionSpec("encoder", NETWORK, "encoder", default="auto", kinds=("torch",), doc="auto: the builder's encode if it has one, "
+               "else one-hot per input; builder: the builder supplies encode (no one-hot size limit)"),
 )
 
 

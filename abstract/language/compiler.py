@@ -128,7 +128,7 @@ def interface_mismatch(a: CausalModel, b: CausalModel) -> str | None:
 
 def _check_hypothesis(h: ast.HypothesisDecl, models: dict[str, CausalModel], model_pos: dict,
                       networks: dict[str, ast.NetworkDecl]) -> list[SpecError]:
-    """Names used by a hypothesis must exist; what the options mean is the engine's business."""
+    """Names used by a hypothesis must exist (its options are read by `hypothesis.compile` after this)."""
     errors: list[SpecError] = []
     if h.model not in model_pos:
         return [_unknown("model", h.model, h.model_pos, model_pos)]

@@ -61,7 +61,7 @@ def raise_all(errors: list[SpecError], text: str) -> None:
 
 
 MAX_DEPTH = 300  # syntax-tree levels of one expression: a 300-term sum or 300 nested ifs
-MAX_OPEN = 3 * MAX_DEPTH  # parser stack entries: a statement keeps a few per open nesting level
+MAX_OPEN = 6 * MAX_DEPTH  # parser stack entries: an open if-then-else keeps 5, so this passes MAX_DEPTH first
 
 
 def _parse_bounded(text: str, path: str) -> Tree:

@@ -128,8 +128,12 @@ def test_deep_nesting_is_refused_while_parsing(expr):
     assert err.value.pos.line == 3 and err.value.pos.column < 8 * MAX_OPEN
 
 
-def test_reasonable_nesting_still_compiles():
-    expr = "not " * 100 + "(" * 100 + " + ".join(["a"] * 100) + ")" * 100 + " > 3"
+@pytest.mark.parametrize("expr", [
+    "not " * 100 + "(" * 100 + " + ".join(["a"] * 100) + ")" * 100 + " > 3",
+    "if a == 0 then 0 else " * 250 + "1",
+    "max(a, " * 250 + "1" + ")" * 250,
+], ids=["mixed", "ifs", "calls"])
+def test_nesting_within_the_limit_still_compiles(expr):
     spec = compile_text("model M {\n  input a : 0..3\n  output o = " + expr + "\n}\n")
     assert "o" in spec.models["M"].outputs
 

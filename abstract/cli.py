@@ -56,7 +56,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check", help="parse specs and prove their symbolic properties with z3 (no network needed)")
     c.add_argument("files", nargs="+", metavar="FILE")
-    c.add_argument("--rlimit", type=_positive_int, default=None, help="z3 resource limit per query (bounds 'unknown')")
+    c.add_argument("--rlimit", type=_rlimit, default=None,
+                   help=f"z3 resource limit per query, 1..{2**32 - 1:,} (bounds 'unknown')")
+    c.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                   help="time budget for the whole run; checks not decided by then are reported unknown")
     c.add_argument("--json", metavar="FILE", help="write the check results as JSON")
     c.set_defaults(func=cmd_check)
 
@@ -90,6 +93,24 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _rlimit(text: str) -> int:
+    from .solver.checks import MAX_RLIMIT  # z3 keeps it in 32 bits: larger values would wrap to "no limit"
+    value = _positive_int(text)
+    if value > MAX_RLIMIT:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_RLIMIT:,} (z3's largest resource limit), got {value:,}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < value < 10**7:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
+    return value
+
+
 def _add_run_options(v: argparse.ArgumentParser) -> None:
     v.add_argument("--hypothesis", action="append", metavar="NAME", help="only this hypothesis (repeatable)")
     v.add_argument("--json", metavar="FILE", help="write the results document as JSON")
@@ -104,10 +125,13 @@ def _add_run_options(v: argparse.ArgumentParser) -> None:
 
 # ------------------------------------------------------------------ check
 def cmd_check(args: argparse.Namespace) -> int:
+    """Parse and compile every file (hypotheses included, without torch), then run the z3 checks
+    under one bound: ``--rlimit`` per query, ``--timeout`` for the whole run."""
     from .language import load_spec
-    from .solver import check_spec
+    from .solver import Bound, check_spec
 
-    worst, everything = 0, []
+    bound = Bound.of(args.rlimit or Bound().rlimit, args.timeout)
+    worst, everything, compiled = 0, [], []
     for file in args.files:
         try:
             spec = load_spec(file)
@@ -115,16 +139,21 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(err.render(), file=sys.stderr)
             worst = 2
             continue
-        results = check_spec(spec, **({"rlimit": args.rlimit} if args.rlimit else {}))
+        results = check_spec(spec, bound=bound)
         everything += [{"file": file, **r.to_json()} for r in results]
+        hyps = [{"file": file, "hypothesis": name, "status": "ok", "plan": plan.to_json()}
+                for name, plan in spec.plans.items()]
+        compiled += hyps
         print(file)
         if not spec.models:
             print(f"warning: {file} declares no model: nothing to check", file=sys.stderr)
+        for h in hyps:
+            print(f"  ok   compile    hypothesis {h['hypothesis']}")
         print(format_checks([r.to_json() for r in results]))
         if any(not r.ok for r in results):
             worst = max(worst, 1)
     if args.json:
-        _write_json(args.json, {"schema": "abstract.checks/1", "checks": everything})
+        _write_json(args.json, {"schema": "abstract.checks/1", "hypotheses": compiled, "checks": everything})
     return worst
 
 

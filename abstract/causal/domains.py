@@ -82,6 +82,11 @@ class Domain:
         return self.members.index(value)  # type: ignore[arg-type]
 
     def value_at(self, index: int) -> Value:
+        """The value at class index `index` (int ranges are not enumerated for it)."""
+        if self.kind == "int":
+            if not 0 <= index < len(self):
+                raise IndexError(f"index {index} out of range for domain {self}")
+            return self.low + index
         return self.values()[index]
 
     def __str__(self) -> str:
@@ -95,9 +100,17 @@ class Domain:
         return f"{self.name} = {self}" if self.name and self.kind != "bool" else str(self)
 
 
-@functools.lru_cache(maxsize=256)
 def _int_values(low: int, high: int) -> tuple[int, ...]:
-    """Built once per range: sampling draws from the values thousands of times."""
+    """Small ranges are built once (sampling draws from them thousands of times); big ones are
+    built per call, not kept: a cache of 256 tuples of 10^6 ints would hold gigabytes."""
+    return _small_int_values(low, high) if high - low < CACHED_RANGE else tuple(range(low, high + 1))
+
+
+CACHED_RANGE = 10_000
+
+
+@functools.lru_cache(maxsize=256)
+def _small_int_values(low: int, high: int) -> tuple[int, ...]:
     return tuple(range(low, high + 1))
 
 

@@ -11,7 +11,6 @@ COMPONENTS = ("resid_pre", "resid_post", "attn_out", "mlp_out")
 COMPONENT_ALIASES = {
     "block_output": "resid_post",
     "block_input": "resid_pre",
-    "resid_mid_in": "resid_pre",
     "attn_output": "attn_out",
     "mlp_output": "mlp_out",
     "output": "resid_post",

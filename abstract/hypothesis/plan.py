@@ -28,17 +28,23 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Union
 
 from ..language import ast
-from ..language.errors import SpecError
-from .components import canonical_component
+from ..language.errors import SpecError, SpecErrors
+from .network import NetworkPlan
+from .options import (COMPONENTS_BY_KIND, DATA, DEFAULT_INTERVENTION, INTERVENTION, INTERVENTION_ALIASES,
+                      INTERVENTIONS, LM, SEARCH, SITE, TRAIN, TRAINED, OptionSpec, options, parse_value,
+                      read_options, suggest, unknown_hint)
+from .options import describe_kind as _describe_kind
 
 Position = Union[int, str, None]
 
-INTERVENTIONS = ("das", "lowrank", "boundless", "full", "neurons")
-TRAINED = ("das", "lowrank", "boundless")
-TRAIN_KEYS = ("samples", "epochs", "batch", "lr", "seeds", "joint")
-DATA_KEYS = ("balance", "dev", "test", "informative")
-SEARCH_KEYS = ("layer", "position", "component")
-SITE_KEYS = ("layer", "position", "component")
+__all__ = ["DataPlan", "InterventionPlan", "Plan", "SearchPlan", "TrainPlan", "VariablePlan", "build_plan",
+           "check_against_model", "INTERVENTIONS", "TRAINED", "TRAIN_KEYS", "DATA_KEYS", "SEARCH_KEYS", "SITE_KEYS"]
+
+TRAIN_KEYS = tuple(options(TRAIN))
+DATA_KEYS = tuple(options(DATA))
+SEARCH_KEYS = tuple(options(SEARCH))
+SITE_KEYS = tuple(options(SITE))
+POSITION_WORDS = ("last", "first")
 
 
 @dataclass(frozen=True)
@@ -98,176 +104,204 @@ class Plan:
     search: SearchPlan
     controls: tuple[str, ...] = ()
     pos: ast.Pos = ast.NOWHERE
+    network_kind: Optional[str] = None  # TORCH | LM when the network declaration was compiled with it
+
+    def to_json(self) -> dict[str, Any]:
+        """A plain summary (for `check --json`)."""
+        return {"hypothesis": self.hypothesis, "network_kind": self.network_kind,
+                "variables": [{"name": v.name, "intervention": v.intervention.to_json(), "layer": v.layer,
+                               "component": v.component, "position": v.position} for v in self.variables],
+                "train": {**self.train.__dict__, "seeds": list(self.train.seeds)}, "data": dict(self.data.__dict__),
+                "search": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.search.__dict__.items()},
+                "controls": list(self.controls)}
 
 
-def _err(msg: str, pos: ast.Pos, hint: str | None = None) -> SpecError:
-    return SpecError(msg, pos, hint=hint)
+def held_out_size(samples: int) -> int:
+    """The default dev/test size: a tenth of the training pairs, between 200 and 2000."""
+    return min(2000, max(200, samples // 10))
 
 
-def _int(opt: ast.Option, low: int = 1) -> int:
-    v = opt.value
-    if isinstance(v, bool) or not isinstance(v, int) or v < low:
-        raise _err(f"`{opt.key}` needs an integer >= {low}, got {v!r}", opt.pos)
-    return v
+# ------------------------------------------------------------------ interventions
+def _intervention_options(kind: str) -> list[OptionSpec]:
+    return [o for o in options(INTERVENTION).values() if kind in o.kinds]
 
 
-def _position(v: Any, pos: ast.Pos, key: str = "position") -> Position:
-    if isinstance(v, bool) or not isinstance(v, (int, str)):
-        raise _err(f"`{key}` must be `last`, `first`, a token index or a template slot name, got {v!r}", pos)
-    return v
+def _arg_pos(call: ast.CallValue, i: int, fallback: ast.Pos, key_only: bool = False) -> ast.Pos:
+    pos = call.arg_pos[i] if i < len(call.arg_pos) else fallback
+    key = call.args[i][0]
+    if key_only and not key.isdigit() and pos.line > 0:
+        return ast.Pos(pos.file, pos.line, pos.column, pos.line, pos.column + len(key))
+    return pos
 
 
-def _component(v: Any, pos: ast.Pos) -> str:
-    if not isinstance(v, str):
-        raise _err(f"`component` must be a name such as resid_post, got {v!r}", pos)
-    try:
-        return canonical_component(v)
-    except ValueError as e:
-        raise _err(str(e), pos) from None
-
-
-def _layers(v: Any, pos: ast.Pos) -> Any:
-    if isinstance(v, ast.AllValues):
-        return "*"
-    if isinstance(v, ast.Range):
-        if v.high < v.low:
-            raise _err(f"empty layer range {v.low}..{v.high}", pos)
-        return tuple(range(v.low, v.high + 1))
-    if isinstance(v, int) and not isinstance(v, bool):
-        return (v,)
-    if isinstance(v, list) and v and all(isinstance(x, int) and not isinstance(x, bool) for x in v):
-        return tuple(v)
-    raise _err(f"`layer` must be an int, a range a..b, a list or *, got {v!r}", pos)
-
-
-def _intervention(call: Optional[ast.CallValue], pos: ast.Pos) -> InterventionPlan:
+def _intervention(call: Optional[ast.CallValue], pos: ast.Pos, errors: list[SpecError]) -> Optional[InterventionPlan]:
+    """Read `via NAME(args)` through the options table; None after recording errors."""
     if call is None:
-        return InterventionPlan("das", 1)
-    name = call.name.lower()
-    aliases = {"rotation": "das", "low_rank": "lowrank", "vector": "full", "interchange": "full"}
-    name = aliases.get(name, name)
+        return InterventionPlan(DEFAULT_INTERVENTION, 1)
+    where = call.pos if call.pos.line > 0 else pos
+    name = INTERVENTION_ALIASES.get(call.name.lower(), call.name.lower())
     if name not in INTERVENTIONS:
-        raise _err(f"unknown intervention `{call.name}`", pos, hint=f"expected one of: {', '.join(INTERVENTIONS)}")
-    kw = call.kwargs()
-    if name in ("das", "lowrank"):
-        extra = set(kw) - {"dim", "0"}
-        if extra:
-            raise _err(f"{name}(...) takes only `dim`, got {', '.join(sorted(extra))}", pos)
-        dim = kw.get("dim", kw.get("0", 1))
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-            raise _err(f"{name}(dim=...) needs a positive integer, got {dim!r}", pos)
-        return InterventionPlan(name, dim)
+        close = suggest(call.name.lower(), INTERVENTIONS + tuple(INTERVENTION_ALIASES))
+        errors.append(SpecError(f"unknown intervention `{call.name}`", where,
+                                hint=f"did you mean `{close}`?" if close else f"expected one of: {', '.join(INTERVENTIONS)}"))
+        return None
+    accepted = _intervention_options(name)
+    by_name = {o.name: o for o in accepted}
+    all_names = options(INTERVENTION)
+    positional = [o for o in accepted if o.positional]
+    raw: dict[str, list] = {}
+    n_errors = len(errors)
+    for i, (key, value) in enumerate(call.args):
+        if key.isdigit():  # positional argument
+            if not positional:
+                errors.append(SpecError(f"{name}() takes no arguments", _arg_pos(call, i, where)))
+                continue
+            spec = positional[0]
+            if spec.type != "indices" and int(key) >= len(positional):
+                errors.append(SpecError(f"{name}() takes at most {len(positional)} positional argument(s)",
+                                        _arg_pos(call, i, where)))
+                continue
+            if spec.type != "indices":
+                spec = positional[int(key)]
+        elif key in by_name:
+            spec = by_name[key]
+        elif key in all_names:
+            owners = ", ".join(all_names[key].kinds)
+            errors.append(SpecError(f"`{key}` is not an option of {name}(); it applies to {owners}",
+                                    _arg_pos(call, i, where, key_only=True),
+                                    hint=f"{name}() takes " + (", ".join(f"`{o.name}`" for o in accepted) or "no options")))
+            continue
+        else:
+            errors.append(SpecError(f"unknown option `{key}` of {name}()", _arg_pos(call, i, where, key_only=True),
+                                    hint=unknown_hint(key, by_name) if by_name else f"{name}() takes no options"))
+            continue
+        if spec.name in raw and spec.type != "indices":
+            errors.append(SpecError(f"{name}() is given `{spec.name}` twice", _arg_pos(call, i, where)))
+            continue
+        raw.setdefault(spec.name, []).append((value, _arg_pos(call, i, where)))
+    values: dict[str, Any] = {}
+    for key, given in raw.items():
+        spec = by_name[key]
+        try:
+            if spec.type == "indices":
+                flat = [x for v, _ in given for x in (v if isinstance(v, list) else [v])]
+                values[key] = parse_value(spec, flat, given[0][1])
+            else:
+                values[key] = parse_value(spec, given[0][0], given[0][1])
+        except SpecError as e:
+            errors.append(e)
+    if len(errors) > n_errors:
+        return None
     if name == "neurons":
-        values: list = []
-        for k, v in call.args:
-            values.extend(v if isinstance(v, list) else [v])
-        if not values or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in values):
-            raise _err("neurons(...) needs non-negative neuron indices, e.g. neurons(0, 1, 2)", pos)
-        return InterventionPlan("neurons", len(set(values)), tuple(sorted(set(values))))
-    if kw:
-        raise _err(f"{name}() takes no arguments", pos)
-    return InterventionPlan(name, None)
+        if "indices" not in values:
+            errors.append(SpecError("neurons(...) needs non-negative neuron indices, e.g. neurons(0, 1, 2)", where))
+            return None
+        chosen = tuple(sorted(set(values["indices"])))
+        return InterventionPlan("neurons", len(chosen), chosen)
+    dim = values.get("dim", by_name["dim"].default) if "dim" in by_name else None
+    return InterventionPlan(name, dim)
 
 
-def build_plan(h: ast.HypothesisDecl, overrides: Mapping[str, Any] | None = None, seed: int = 0) -> Plan:
-    """Read ``h`` into a :class:`Plan`; ``overrides`` (flat train/data keys, e.g.
-    ``{"samples": 200}``, or ``"search": False`` to drop the grid) win over the spec;
-    a seed count S means seeds ``seed .. seed+S-1``."""
-    overrides = dict(overrides or {})
+# ------------------------------------------------------------------ the plan
+def _site_checks(component: Optional[str], position: Any, opts: tuple[ast.Option, ...], kind: Optional[str],
+                 network: Optional[NetworkPlan], errors: list[SpecError]) -> None:
+    """What the network kind can honour: components, and prompt-slot position names."""
+    def at(key: str) -> ast.Pos:
+        return next((o.pos for o in opts if o.key == key), ast.NOWHERE)
+
+    if kind is not None and component is not None and component not in COMPONENTS_BY_KIND[kind]:
+        allowed = ", ".join(COMPONENTS_BY_KIND[kind])
+        errors.append(SpecError(f"component `{component}` cannot be used on {_describe_kind(kind)}", at("component"),
+                                hint=f"use {allowed} (or leave `component` out)"))
+    if network is None or network.kind != LM or not network.prompt:
+        return
+    items = position if isinstance(position, tuple) else (position,)
+    for p in items:
+        if isinstance(p, str) and p != "*" and p not in POSITION_WORDS and p not in network.prompt_slots:
+            known = POSITION_WORDS + network.prompt_slots
+            errors.append(SpecError(f"position `{p}` is not `last`, `first` or a slot of network "
+                                    f"'{network.name}''s prompt", at("position"), hint=unknown_hint(p, known)))
+
+
+def build_plan(h: ast.HypothesisDecl, overrides: Mapping[str, Any] | None = None, seed: int = 0, *,
+               model: Any = None, network: Optional[NetworkPlan] = None) -> Plan:
+    """Read ``h`` into a :class:`Plan` through the options table (``options.py``).
+
+    ``overrides`` (flat train/data keys, e.g. ``{"samples": 200}``, or ``"search": False`` to
+    drop the grid) win over the spec; a seed count S means seeds ``seed .. seed+S-1``.
+    ``model`` (a CausalModel) and ``network`` (the compiled declaration) add the checks that need
+    them: variable names in options, prompt slots, what the network kind can honour. Every
+    problem found is raised at once (a `SpecErrors` when there are several)."""
+    errors: list[SpecError] = []
+    kind = network.kind if network is not None else None
     variables = []
     for a in h.aligns:
-        site: dict[str, Any] = {}
-        for opt in a.site:
-            if opt.key not in SITE_KEYS:
-                raise _err(f"unknown site option `{opt.key}`", opt.pos, hint=f"expected one of: {', '.join(SITE_KEYS)}")
-            if opt.key == "layer":
-                if isinstance(opt.value, bool) or not isinstance(opt.value, int):
-                    raise _err(f"`layer` of an align must be one integer, got {opt.value!r}", opt.pos,
-                               hint="use `search layer a..b` to try several")
-                site["layer"] = opt.value
-            elif opt.key == "component":
-                site["component"] = _component(opt.value, opt.pos)
-            else:
-                site["position"] = _position(opt.value, opt.pos)
-        variables.append(VariablePlan(a.variable, _intervention(a.intervention, a.pos), pos=a.pos, **site))
+        site = read_options(SITE, a.site, errors, kind=kind, what="site")
+        _site_checks(site.get("component"), site.get("position"), a.site, kind, network, errors)
+        interv = _intervention(a.intervention, a.pos, errors)
+        if interv is not None:
+            variables.append(VariablePlan(a.variable, interv, pos=a.pos, **site))
+    train = read_options(TRAIN, h.train, errors)
+    data = read_options(DATA, h.data, errors)
+    search = read_options(SEARCH, h.search, errors, kind=kind)
+    _site_checks(search.get("component"), search.get("positions"), h.search, kind, network, errors)
+    if model is not None:
+        _model_checks(h, data, network, model, errors)
 
-    train: dict[str, Any] = {}
-    for opt in h.train:
-        if opt.key not in TRAIN_KEYS:
-            raise _err(f"unknown train option `{opt.key}`", opt.pos, hint=f"expected one of: {', '.join(TRAIN_KEYS)}")
-        if opt.key == "lr":
-            if isinstance(opt.value, bool) or not isinstance(opt.value, (int, float)) or opt.value <= 0:
-                raise _err(f"`lr` needs a positive number, got {opt.value!r}", opt.pos)
-            train["lr"] = float(opt.value)
-        elif opt.key == "seeds":
-            v = opt.value
-            if isinstance(v, list):
-                if not v or not all(isinstance(s, int) and not isinstance(s, bool) for s in v):
-                    raise _err("`seeds` must be a count or a list of integers", opt.pos)
-                train["seeds"] = tuple(v)
-            else:
-                train["seeds"] = _int(opt)
-        elif opt.key == "joint":
-            if not isinstance(opt.value, bool):
-                raise _err("`joint` needs true or false", opt.pos)
-            train["joint"] = opt.value
-        else:
-            train[opt.key] = _int(opt)
-    data: dict[str, Any] = {}
-    for opt in h.data:
-        if opt.key not in DATA_KEYS:
-            raise _err(f"unknown data option `{opt.key}`", opt.pos, hint=f"expected one of: {', '.join(DATA_KEYS)}")
-        if opt.key == "balance":
-            if not isinstance(opt.value, str):
-                raise _err("`balance` needs a variable name", opt.pos)
-            data["balance"] = opt.value
-        elif opt.key == "informative":
-            if not isinstance(opt.value, bool):
-                raise _err("`informative` needs true or false", opt.pos)
-            data["informative"] = opt.value
-        else:
-            data[opt.key] = _int(opt)
-    search: dict[str, Any] = {}
-    for opt in h.search:
-        if opt.key not in SEARCH_KEYS:
-            raise _err(f"unknown search option `{opt.key}`", opt.pos, hint=f"expected one of: {', '.join(SEARCH_KEYS)}")
-        if opt.key == "layer":
-            search["layers"] = _layers(opt.value, opt.pos)
-        elif opt.key == "component":
-            search["component"] = _component(opt.value, opt.pos)
-        else:
-            v = opt.value
-            if isinstance(v, ast.AllValues):
-                search["positions"] = "*"
-            else:
-                items = v if isinstance(v, list) else [v]
-                search["positions"] = tuple(_position(x, opt.pos) for x in items)
-
-    for key, value in overrides.items():
-        if key in ("samples", "epochs", "batch", "lr", "joint"):
-            train[key] = value
-        elif key == "seeds":
-            train["seeds"] = tuple(value) if isinstance(value, (list, tuple)) else int(value)
-        elif key in ("dev", "test", "balance", "informative"):
+    for key, value in (overrides or {}).items():
+        if key in TRAIN_KEYS:
+            train[key] = tuple(value) if key == "seeds" and isinstance(value, (list, tuple)) else value
+        elif key in DATA_KEYS:
             data[key] = value
         elif key == "search":
             if not value:
                 search = {}
         else:
             raise ValueError(f"unknown override {key!r}")
+    if errors:
+        if len(errors) == 1:
+            raise errors[0]
+        errors.sort(key=lambda e: (e.pos.line, e.pos.column) if e.pos else (0, 0))
+        raise SpecErrors(errors)
 
-    seeds = train.pop("seeds", 1)
+    defaults = {o.target: o.default for o in options(TRAIN).values() if o.default is not None}
+    train = {**defaults, **train}
+    seeds = train.pop("seeds")
     if isinstance(seeds, int):
         seeds = tuple(range(seed, seed + seeds))
     tp = TrainPlan(seeds=tuple(seeds), **train)
-    held = min(2000, max(200, tp.samples // 10))
-    dp = DataPlan(balance=data.get("balance"), informative=data.get("informative", False), dev=data.get("dev", held), test=data.get("test", held))
-    return Plan(h.name, tuple(variables), tp, dp, SearchPlan(**search), tuple(h.controls), h.pos)
+    held = held_out_size(tp.samples)
+    dp = DataPlan(balance=data.get("balance"), informative=data.get("informative", False),
+                  dev=data.get("dev", held), test=data.get("test", held))
+    return Plan(h.name, tuple(variables), tp, dp, SearchPlan(**search), tuple(h.controls), h.pos, kind)
+
+
+def _model_checks(h: ast.HypothesisDecl, data: dict[str, Any], network: Optional[NetworkPlan], model: Any,
+                  errors: list[SpecError]) -> None:
+    """Names in options and templates must exist in the causal model."""
+    balance = data.get("balance")
+    if balance is not None and balance not in model.variables:
+        opt = next((o for o in h.data if o.key == "balance"), None)
+        errors.append(SpecError(f"`balance {balance}`: model {model.name} has no such variable",
+                                opt.pos if opt else h.pos, hint=unknown_hint(balance, model.variables)))
+    if network is None or network.kind != LM:
+        return
+    where = h.network_pos if h.network_pos.line > 0 else h.pos
+    note = (("the network is declared here", network.pos),)
+    for slot in network.prompt_slots:
+        if slot not in model.variables:
+            errors.append(SpecError(f"prompt slot {{{slot}}} of network '{network.name}' is not a variable of model "
+                                    f"{model.name}", where, hint=unknown_hint(slot, model.variables), notes=note))
+    for slot in network.answer_slots:
+        if slot not in model.outputs:
+            errors.append(SpecError(f"answer slot {{{slot}}} of network '{network.name}' is not an output of model "
+                                    f"{model.name}: the answer renders the values the network must predict", where,
+                                    hint="outputs: " + ", ".join(model.outputs), notes=note))
 
 
 def check_against_model(plan: Plan, model, h: ast.HypothesisDecl) -> None:
     """Names in options must exist in the causal model (``data balance V``)."""
-    if plan.data.balance is not None and plan.data.balance not in model.variables:
-        opt = next((o for o in h.data if o.key == "balance"), None)
-        raise _err(f"`balance {plan.data.balance}`: model {model.name} has no such variable",
-                   opt.pos if opt else h.pos, hint="known: " + ", ".join(model.variables))
+    errors: list[SpecError] = []
+    _model_checks(h, {"balance": plan.data.balance}, None, model, errors)
+    if errors:
+        raise errors[0]

@@ -193,6 +193,8 @@ class CallValue:
 
     name: str
     args: tuple[tuple[str, "Value"], ...] = ()
+    pos: Pos = field(default=NOWHERE, compare=False)
+    arg_pos: tuple[Pos, ...] = field(default=(), compare=False)  # one per argument, for errors
 
     def kwargs(self) -> dict[str, "Value"]:
         return dict(self.args)

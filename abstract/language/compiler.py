@@ -5,10 +5,10 @@ pointing at the offending text. Several independent errors are reported together
 """
 from __future__ import annotations
 
-import difflib
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 
@@ -16,7 +16,7 @@ from ..causal.domains import BOOL, INT, MAX_DOMAIN_SIZE, Domain, Type, Value
 from ..causal.expr import Const, Lookup, Op, Table, TExpr, Var
 from ..causal.model import CausalModel, Property, Variable
 from . import ast
-from .errors import SpecError, SpecErrors
+from .errors import SpecError, SpecErrors, did_you_mean
 from .parser import parse_file, parse_text, raise_all
 
 BUILTINS = {"min": (2, None), "max": (2, None), "abs": (1, 1)}  # name -> (min arity, max arity)
@@ -32,6 +32,8 @@ class Spec:
     equivalences: tuple[ast.Equivalent, ...] = ()
     networks: dict[str, ast.NetworkDecl] = field(default_factory=dict)
     hypotheses: tuple[ast.HypothesisDecl, ...] = ()
+    plans: dict[str, Any] = field(default_factory=dict)  # hypothesis name -> compiled `hypothesis.Plan`
+    network_plans: dict[str, Any] = field(default_factory=dict)  # network name -> `hypothesis.NetworkPlan`
 
     @property
     def sha256(self) -> str:
@@ -48,6 +50,8 @@ def compile_text(text: str, path: str = "<string>") -> Spec:
 
 
 def compile_spec(spec: ast.SpecFile) -> Spec:
+    """Compile models, claims, networks and hypotheses; every error found is raised together."""
+    from ..hypothesis.compile import compile_hypothesis, compile_networks  # the hypothesis package reads ast
     errors: list[SpecError] = list(spec.problems)
     models: dict[str, CausalModel] = {}
     first_pos: dict[str, ast.Pos] = {}
@@ -83,20 +87,24 @@ def compile_spec(spec: ast.SpecFile) -> Spec:
         if net.name in networks:
             errors.append(SpecError(f"network '{net.name}' is defined twice", net.pos,
                                     notes=(("first defined here", networks[net.name].pos),)))
-        elif net.kind not in ("torch", "hf"):
-            errors.append(SpecError(f"unknown network kind '{net.kind}'", net.pos,
-                                    hint='expected `torch "file.py:function"` or `hf "model-name-or-path"`'))
-        networks[net.name] = net
+        networks.setdefault(net.name, net)
+    network_plans = compile_networks(spec.networks, errors)
     seen_h: dict[str, ast.Pos] = {}
+    plans: dict[str, Any] = {}
     for h in spec.hypotheses:
         if h.name in seen_h:
             errors.append(SpecError(f"hypothesis '{h.name}' is defined twice", h.pos,
                                     notes=(("first defined here", seen_h[h.name]),)))
         seen_h[h.name] = h.pos
-        errors.extend(_check_hypothesis(h, models, first_pos, networks))
+        problems = _check_hypothesis(h, models, first_pos, networks)
+        errors.extend(problems)
+        if h.model in models and not any(p.pos == h.model_pos for p in problems):
+            plan = compile_hypothesis(h, models[h.model], network_plans, errors)
+            if plan is not None and h.name not in plans:
+                plans[h.name] = plan
     if errors:
         raise_all(errors, spec.text)
-    return Spec(spec.path, spec.text, models, spec.equivalences, networks, spec.hypotheses)
+    return Spec(spec.path, spec.text, models, spec.equivalences, networks, spec.hypotheses, plans, network_plans)
 
 
 KNOWN_METRICS = {"iia": (1, 1), "cause": (1, 1), "isolate": (2, 2), "joint": (2, 64)}  # (fewest, most) variables
@@ -120,7 +128,7 @@ def interface_mismatch(a: CausalModel, b: CausalModel) -> str | None:
 
 def _check_hypothesis(h: ast.HypothesisDecl, models: dict[str, CausalModel], model_pos: dict,
                       networks: dict[str, ast.NetworkDecl]) -> list[SpecError]:
-    """Names used by a hypothesis must exist; what the options mean is the engine's business."""
+    """Names used by a hypothesis must exist (its options are read by `hypothesis.compile` after this)."""
     errors: list[SpecError] = []
     if h.model not in model_pos:
         return [_unknown("model", h.model, h.model_pos, model_pos)]
@@ -165,11 +173,14 @@ def _check_hypothesis(h: ast.HypothesisDecl, models: dict[str, CausalModel], mod
     return errors
 
 
-def _unknown(what: str, name: str, pos: ast.Pos, known) -> SpecError:
-    close = difflib.get_close_matches(name, list(known), n=1)
-    hint = f"did you mean '{close[0]}'?" if close else (
+def _unknown(what: str, name: str, pos: ast.Pos, known, suggest: bool = True) -> SpecError:
+    close = did_you_mean(name, known) if suggest else None
+    hint = f"did you mean '{close}'?" if close else (
         f"known: {', '.join(sorted(map(str, known)))}" if known and len(known) <= 12 else None)
     return SpecError(f"unknown {what} '{name}'", pos, hint=hint)
+
+
+MAX_SUGGESTED = 100  # unknown names per model given a did-you-mean; past that, a spec is not a typo away
 
 
 class _ModelCompiler:
@@ -186,6 +197,7 @@ class _ModelCompiler:
         self.var_pos: dict[str, ast.Pos] = {}
         self.enum_members: dict[str, Type] = {}
         self.bad_tables: set[str] = set()  # tables whose declaration failed (already reported)
+        self.unknown_names = 0  # did-you-means given (bounded: MAX_SUGGESTED)
 
     def fail(self, message: str, pos: ast.Pos, **kw) -> None:
         self.errors.append(SpecError(message, pos, **kw))
@@ -368,7 +380,9 @@ class _ModelCompiler:
                 return Const(e.id, self.enum_members[e.id], e.pos)
             if e.id in self.var_pos:  # declared, but its own definition failed: already reported
                 return None
-            self.errors.append(_unknown("name", e.id, e.pos, list(self.var_pos) + list(self.enum_members)))
+            self.unknown_names += 1
+            known = list(self.var_pos) + list(self.enum_members)
+            self.errors.append(_unknown("name", e.id, e.pos, known, suggest=self.unknown_names <= MAX_SUGGESTED))
             return None
         if isinstance(e, ast.Unary):
             a = self.expr(e.operand)
@@ -466,8 +480,12 @@ class _ModelCompiler:
         if isinstance(e, Var):
             d = self.var_domains[e.name]
             return d.low, d.high
-        if isinstance(e, Lookup):
-            vals = [int(v) for v in e.table.value_domain.values()]
+        if isinstance(e, Lookup):  # the values it can return: its entries and default (no domain enumerated)
+            vals = [int(v) for v in e.table.entries.values()]
+            if e.table.default is not None:
+                vals.append(int(e.table.default))
+            if not vals:
+                return e.table.value_domain.low, e.table.value_domain.high
             return min(vals), max(vals)
         ivs = [self.interval(a) if a.type == INT else (0, 0) for a in e.args]
         op = e.op

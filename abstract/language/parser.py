@@ -6,11 +6,11 @@ import dataclasses
 import functools
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ast
-from .errors import SpecError
+from .errors import SpecError, source_lines
 
 # The grammar ships inside the package (``abstract/grammar`` is a link to the repository's top-level
 # ``grammar/`` folder, copied into wheels), and is read the way lark reads packaged grammars, so an
@@ -39,10 +39,9 @@ def parse_text(text: str, path: str = "<string>", strict: bool = True) -> ast.Sp
     when ``strict``, else left in ``SpecFile.problems`` for the compiler to report beside its
     own errors, so that independent mistakes all show up in one run."""
     try:
-        tree = _parser().parse(text)
+        tree = _parse_bounded(text, path)
     except UnexpectedInput as err:
         raise _syntax_error(err, text, path) from None
-    _check_depth(tree, path, text)
     builder = _ToAst(path, text)
     try:
         items = builder.transform(tree)
@@ -65,32 +64,82 @@ def raise_all(errors: list[SpecError], text: str) -> None:
     raise errors[0] if len(errors) == 1 else SpecErrors(errors)
 
 
-MAX_DEPTH = 300  # syntax-tree levels: a 250-term sum or 250 nested ifs; the recursive passes stay bounded
+MAX_DEPTH = 300  # syntax-tree levels of one expression: a 300-term sum or 300 nested ifs
+MAX_OPEN = 6 * MAX_DEPTH  # parser stack entries: an open if-then-else keeps 5, so this passes MAX_DEPTH first
 
 
-def _check_depth(tree, path: str, text: str) -> None:
-    """Reject absurdly deep expressions up front (iteratively), so that no later recursive
-    pass (tree -> ast, types, z3, evaluation) dies with a RecursionError."""
-    stack = [(tree, 1, tree)]
-    while stack:
-        node, depth, statement = stack.pop()
-        if depth > MAX_DEPTH:
-            meta = statement.meta  # point at the statement, not at its innermost term
-            raise SpecError(f"expression nested more than {MAX_DEPTH} levels deep", ast.Pos(path, meta.line, meta.column),
+def _parse_bounded(text: str, path: str) -> Tree:
+    """Parse, measuring the height of every subtree as the parser builds it (LALR reduces
+    bottom-up), and stop at the first one deeper than MAX_DEPTH: a generated spec with a
+    100,000-level expression is refused when its 300th level is built, before the rest is
+    parsed and before any recursive pass (tree -> ast, types, z3, evaluation) could overflow."""
+    ip = _parser().parse_interactive(text)
+    heights: dict[int, tuple[Tree, int]] = {}  # id -> (tree kept alive, height)
+    for tok in ip.iter_parse():
+        stack = ip.parser_state.value_stack
+        if len(stack) > MAX_OPEN:  # open parentheses, nots, signs or ifs not yet closed: right-nested
+            raise SpecError(f"expression nested more than {MAX_DEPTH} levels deep", _tok_pos(path, tok),
                             source=text, hint="split it into intermediate variables")
-        stack.extend((c, depth + 1, c if depth < 3 else statement) for c in node.children if hasattr(c, "children"))
+        if len(stack) >= 2:
+            _check_height(stack[-2], heights, path, text)
+    tree = ip.resume_parse()
+    _check_height(tree, heights, path, text)
+    return tree
+
+
+def _check_height(top, heights: dict, path: str, text: str) -> None:
+    """Height of `top` from its children's (memoised), iteratively; SpecError past MAX_DEPTH.
+    Lark's list accumulators (``__..._star`` rules, a new node per item over one growing list)
+    are skipped: measuring each would be quadratic in a long model; their items are measured
+    when the enclosing statement is."""
+    if not isinstance(top, Tree) or id(top) in heights or str(top.data).startswith("__"):
+        return
+    todo = [(top, False)]
+    while todo:
+        node, ready = todo.pop()
+        if id(node) in heights:
+            continue
+        kids = [c for c in node.children if isinstance(c, Tree)]
+        if not ready:
+            todo.append((node, True))
+            todo.extend((c, False) for c in kids if id(c) not in heights)
+            continue
+        h = 1 + max((heights[id(c)][1] for c in kids), default=0)
+        heights[id(node)] = (node, h)
+        if h > MAX_DEPTH:
+            meta = node.meta
+            raise SpecError(f"expression nested more than {MAX_DEPTH} levels deep",
+                            ast.Pos(path, getattr(meta, "line", 1), getattr(meta, "column", 1)),
+                            source=text, hint="split it into intermediate variables")
 
 
 def parse_file(path: str | Path, strict: bool = True) -> ast.SpecFile:
-    """Read and parse a spec file; unreadable files are a `SpecError` too."""
+    """Read and parse a spec file; unreadable files are a `SpecError` too, and bytes that are
+    not UTF-8 are one located at their line and column."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8-sig")  # a byte-order mark some editors write is not content
+        data = p.read_bytes()
     except FileNotFoundError:
         raise SpecError(f"no such spec file: {path}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise SpecError(f"cannot read spec file {path}: {err}") from None
-    return parse_text(text, str(path), strict)
+    except OSError as err:
+        raise SpecError(f"cannot read spec file {path}: {err.strerror or err}") from None
+    return parse_text(decode_source(data, str(path)), str(path), strict)
+
+
+def decode_source(data: bytes, path: str) -> str:
+    """UTF-8 text of a spec (a byte-order mark some editors write is not content)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line_start = data.rfind(b"\n", 0, err.start) + 1
+        line = data.count(b"\n", 0, err.start) + 1
+        column = len(data[line_start:err.start].decode("utf-8", errors="replace")) + 1
+        shown = data.decode("utf-8", errors="replace")
+        raise SpecError(f"the file is not valid UTF-8: byte 0x{data[err.start]:02x} cannot start or continue a "
+                        "character here", ast.Pos(path, line, column, line, column + 1), source=shown,
+                        hint="save the file as UTF-8") from None
 
 
 def _collect(items: list, path: str, text: str, problems: list) -> ast.SpecFile:
@@ -169,7 +218,9 @@ def _hint(tok: Token, expected: set) -> str | None:
 def _syntax_error(err: UnexpectedInput, text: str, path: str) -> SpecError:
     line, column = max(err.line, 1), max(err.column, 1)
     if isinstance(err, UnexpectedEOF) or (isinstance(err, UnexpectedToken) and err.token.type == "$END"):
-        lines = text.splitlines() or [""]
+        lines = list(source_lines(text))  # lines as the parser counts them ('\n' only)
+        if len(lines) > 1 and lines[-1] == "":
+            lines.pop()
         line, column = len(lines), len(lines[-1]) + 1
         pos = ast.Pos(path, line, column)
         expected = _expected_list(err.expected)
@@ -425,25 +476,26 @@ class _ToAst(Transformer):
 
     def argument(self, meta, c):
         key, value = c
-        return (str(key) if key is not None else None, value)
+        return (str(key) if key is not None else None, value, self._p(meta))
 
     def call_value(self, meta, c):
-        return self._call(c)
+        return self._call(meta, c)
 
     def intervention(self, meta, c):
-        return self._call(c)
+        return self._call(meta, c)
 
-    def _call(self, c) -> ast.CallValue:
+    def _call(self, meta, c) -> ast.CallValue:
         name, *args = c
-        out, n = [], 0
+        out, where, n = [], [], 0
         for a in args:
             if a is None:
                 continue
-            key, value = a
+            key, value, pos = a
             if key is None:
                 key, n = str(n), n + 1
             out.append((key, value))
-        return ast.CallValue(str(name), tuple(out))
+            where.append(pos)
+        return ast.CallValue(str(name), tuple(out), self._p(meta), tuple(where))
 
     def option(self, meta, c):
         return ast.Option(str(c[0]), c[1], self._p(meta))

@@ -5,7 +5,9 @@ model yields `unknown` instead of hanging. Counterexamples come back as the user
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable, Optional
 
 import networkx as nx
 import z3
@@ -20,22 +22,59 @@ from .verdicts import COUNTEREXAMPLE, PROVED, UNKNOWN, CheckResult
 DEFAULT_RLIMIT = 5_000_000  # z3 resource units per query: milliseconds-to-seconds of work
 
 
-def _solve(rlimit: int, *constraints: z3.BoolRef) -> tuple[str, z3.ModelRef | None, str]:
-    """One bounded satisfiability query: ("sat", model, "") | ("unsat", None, "") | ("unknown", None, why)."""
-    s = z3.Solver()
-    s.set("rlimit", int(rlimit))
-    s.add(*constraints)
-    r = s.check()
-    if r == z3.sat:
-        return "sat", s.model(), ""
-    if r == z3.unsat:
-        return "unsat", None, ""
-    return "unknown", None, s.reason_unknown()
+MAX_RLIMIT = 2**32 - 1  # z3 keeps rlimit in 32 bits: a larger value would wrap round (2**32 -> 0, "no limit")
+TIME_SPENT = "time budget spent"
 
 
-def _bounded(rlimit: int, why: str) -> str:
-    return (f"z3 could not decide this within its resource bound (rlimit={rlimit:,}; {why}); "
-            "raise the bound (--rlimit) or simplify the model")
+@dataclass(frozen=True)
+class Bound:
+    """What bounds each query: z3's resource limit, and an optional whole-run deadline
+    (``time.monotonic()`` seconds) that caps each query's z3 timeout to the time left."""
+
+    rlimit: int = DEFAULT_RLIMIT
+    deadline: Optional[float] = None
+    budget: Optional[float] = None  # the whole-run budget in seconds, for messages
+
+    def __post_init__(self) -> None:
+        if not 1 <= int(self.rlimit) <= MAX_RLIMIT:
+            raise ValueError(f"rlimit must be between 1 and {MAX_RLIMIT:,}, got {self.rlimit}")
+
+    @staticmethod
+    def of(rlimit: int = DEFAULT_RLIMIT, timeout: Optional[float] = None) -> "Bound":
+        deadline = None if timeout is None else time.monotonic() + timeout
+        return Bound(rlimit, deadline, timeout)
+
+    def left_ms(self) -> Optional[int]:
+        if self.deadline is None:
+            return None
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+    def solve(self, *constraints: z3.BoolRef) -> tuple[str, z3.ModelRef | None, str]:
+        """One bounded satisfiability query: ("sat", model, "") | ("unsat", None, "") | ("unknown", None, why)."""
+        left = self.left_ms()
+        if left is not None and left < 1:
+            return "unknown", None, TIME_SPENT
+        s = z3.Solver()
+        s.set("rlimit", int(self.rlimit))
+        if left is not None:
+            s.set("timeout", min(left, MAX_RLIMIT))
+        s.add(*constraints)
+        r = s.check()
+        if r == z3.sat:
+            return "sat", s.model(), ""
+        if r == z3.unsat:
+            return "unsat", None, ""
+        why = s.reason_unknown()
+        if left is not None and self.left_ms() == 0:
+            why = TIME_SPENT
+        return "unknown", None, why
+
+    def explain(self, why: str) -> str:
+        if why == TIME_SPENT:
+            return (f"not decided: the run's time budget (--timeout {self.budget:g} s) was spent before z3 could "
+                    "decide this; raise --timeout")
+        return (f"z3 could not decide this within its resource bound (rlimit={self.rlimit:,}; {why}); "
+                "raise the bound (--rlimit) or simplify the model")
 
 
 def _fmt(v: Any) -> str:
@@ -47,15 +86,16 @@ def _show(values: dict[str, Value]) -> str:
 
 
 # ------------------------------------------------------------------ one model
-def check_model(model: CausalModel, rlimit: int = DEFAULT_RLIMIT) -> list[CheckResult]:
+def check_model(model: CausalModel, rlimit: int = DEFAULT_RLIMIT, bound: Optional[Bound] = None) -> list[CheckResult]:
     """All checks of one model: acyclic, then total, in_domain, effective per variable, then asserts."""
+    bound = bound or Bound(rlimit)
     enc = ModelEncoding(model)
     computed = [n for n, v in model.variables.items() if v.mechanism is not None]
     results = [_acyclic(model)]
-    results += [_total(model, enc, n, rlimit) for n in computed]
-    results += [_in_domain(model, enc, n, rlimit) for n in computed if model.variables[n].declared_domain]
-    results += [_effective(model, enc, n, rlimit) for n in model.intermediates]
-    results += [_assert(model, enc, p, rlimit) for p in model.properties]
+    results += [_total(model, enc, n, bound) for n in computed]
+    results += [_in_domain(model, enc, n, bound) for n in computed if model.variables[n].declared_domain]
+    results += [_effective(model, enc, n, bound) for n in model.intermediates]
+    results += [_assert(model, enc, p, bound) for p in model.properties]
     return results
 
 
@@ -73,18 +113,18 @@ def _context(model: CausalModel, enc: ModelEncoding, m: z3.ModelRef, names: Iter
     return {**enc.decode_inputs(m), **enc.decode_values(m, extra)}
 
 
-def _total(model: CausalModel, enc: ModelEncoding, name: str, rlimit: int) -> CheckResult:
+def _total(model: CausalModel, enc: ModelEncoding, name: str, bound: Bound) -> CheckResult:
     var = model.variables[name]
     title = f"mechanism of {name} is total"
     if z3.is_true(enc.own_defined[name]):
         return CheckResult(model.name, title, "total", PROVED, "no division, modulo or partial table", None, var.pos)
     parents = list(model.graph.predecessors(name))
-    status, m, why = _solve(rlimit, enc.input_constraints(), *[enc.defined[p] for p in parents],
+    status, m, why = bound.solve(enc.input_constraints(), *[enc.defined[p] for p in parents],
                             z3.Not(enc.own_defined[name]))
     if status == "unsat":
         return CheckResult(model.name, title, "total", PROVED, "defined for every input", None, var.pos)
     if status == "unknown":
-        return CheckResult(model.name, title, "total", UNKNOWN, _bounded(rlimit, why), None, var.pos)
+        return CheckResult(model.name, title, "total", UNKNOWN, bound.explain(why), None, var.pos)
     cex = _context(model, enc, m, parents)
     try:  # let plain evaluation name the reason (division by zero, missing key)
         compile_expr(var.mechanism)(cex)
@@ -96,24 +136,24 @@ def _total(model: CausalModel, enc: ModelEncoding, name: str, rlimit: int) -> Ch
                        cex, var.pos)
 
 
-def _in_domain(model: CausalModel, enc: ModelEncoding, name: str, rlimit: int) -> CheckResult:
+def _in_domain(model: CausalModel, enc: ModelEncoding, name: str, bound: Bound) -> CheckResult:
     var = model.variables[name]
     title = f"{name} stays in its domain {var.domain}"
     if var.domain.kind != "int":  # bools and enum members cannot escape: the compiler checked the type
         return CheckResult(model.name, title, "in_domain", PROVED, "by its type", None, var.pos)
-    status, m, why = _solve(rlimit, enc.input_constraints(), enc.defined[name],
+    status, m, why = bound.solve(enc.input_constraints(), enc.defined[name],
                             z3.Not(in_domain(enc.values[name], var.domain)))
     if status == "unsat":
         return CheckResult(model.name, title, "in_domain", PROVED, "for every input", None, var.pos)
     if status == "unknown":
-        return CheckResult(model.name, title, "in_domain", UNKNOWN, _bounded(rlimit, why), None, var.pos)
+        return CheckResult(model.name, title, "in_domain", UNKNOWN, bound.explain(why), None, var.pos)
     cex = _context(model, enc, m, [*model.graph.predecessors(name), name])
     return CheckResult(model.name, title, "in_domain", COUNTEREXAMPLE,
                        f"{name} = {model.mechanism_text(name)} is {cex[name]}, outside {var.domain.describe()}",
                        cex, var.pos)
 
 
-def _effective(model: CausalModel, enc: ModelEncoding, name: str, rlimit: int) -> CheckResult:
+def _effective(model: CausalModel, enc: ModelEncoding, name: str, bound: Bound) -> CheckResult:
     """Satisfiable = effective (a witness exists); unsat = inert. Note the reversed polarity."""
     var = model.variables[name]
     title = f"{name} is causally effective on an output"
@@ -129,12 +169,12 @@ def _effective(model: CausalModel, enc: ModelEncoding, name: str, rlimit: int) -
     e1 = ModelEncoding(model, inputs=enc.inputs, do={name: v1})
     e2 = ModelEncoding(model, inputs=enc.inputs, do={name: v2})
     differ = z3.Or(*[e1.values[o] != e2.values[o] for o in outputs])
-    status, m, why = _solve(rlimit, enc.input_constraints(), in_domain(v1, var.domain), in_domain(v2, var.domain),
+    status, m, why = bound.solve(enc.input_constraints(), in_domain(v1, var.domain), in_domain(v2, var.domain),
                             e1.all_defined(), e2.all_defined(), differ)
     if status == "unsat":
         return CheckResult(model.name, title, "effective", COUNTEREXAMPLE, inert, None, var.pos)
     if status == "unknown":
-        return CheckResult(model.name, title, "effective", UNKNOWN, _bounded(rlimit, why), None, var.pos)
+        return CheckResult(model.name, title, "effective", UNKNOWN, bound.explain(why), None, var.pos)
     t = var.domain.type
     x1, x2 = decode(m, v1, t), decode(m, v2, t)
     inputs = enc.decode_inputs(m)
@@ -145,18 +185,18 @@ def _effective(model: CausalModel, enc: ModelEncoding, name: str, rlimit: int) -
                        f"but do({name}={_fmt(x2)}) gives {changed}={_fmt(o2[changed])}", None, var.pos)
 
 
-def _assert(model: CausalModel, enc: ModelEncoding, prop: Property, rlimit: int) -> CheckResult:
+def _assert(model: CausalModel, enc: ModelEncoding, prop: Property, bound: Bound) -> CheckResult:
     """The property over every input where the model is defined (the `total` checks flag the rest)."""
     title = f"assert {prop.text}"
     p = encode_expr(prop.expr, enc.values)
     defined = enc.all_defined()
-    status, m, why = _solve(rlimit, enc.input_constraints(), defined, z3.Not(all_of(p.defined, p.value)))
+    status, m, why = bound.solve(enc.input_constraints(), defined, z3.Not(all_of(p.defined, p.value)))
     if status == "unsat":
         where = "every input" if z3.is_true(defined) else "every input where the model is defined"
         return CheckResult(model.name, title, "assert", PROVED,
                            f"holds for {where} ({model.input_space_size():,} inputs)", None, prop.pos)
     if status == "unknown":
-        return CheckResult(model.name, title, "assert", UNKNOWN, _bounded(rlimit, why), None, prop.pos)
+        return CheckResult(model.name, title, "assert", UNKNOWN, bound.explain(why), None, prop.pos)
     cex = _context(model, enc, m, free_vars(prop.expr))
     undefined = z3.is_false(m.eval(p.defined, model_completion=True))
     return CheckResult(model.name, title, "assert", COUNTEREXAMPLE,
@@ -165,10 +205,11 @@ def _assert(model: CausalModel, enc: ModelEncoding, prop: Property, rlimit: int)
 
 # ------------------------------------------------------------------ two models
 def check_equivalence(a: CausalModel, b: CausalModel, pos: Pos | None = None,
-                      rlimit: int = DEFAULT_RLIMIT) -> CheckResult:
+                      rlimit: int = DEFAULT_RLIMIT, bound: Optional[Bound] = None) -> CheckResult:
     """Same inputs (names and domains), and every same-named output equal for every input.
 
     Where one model is undefined and the other is not, they differ too."""
+    bound = bound or Bound(rlimit)
     title, label = f"equivalent {a.name}, {b.name}", f"{a.name}, {b.name}"
 
     def fail(message: str, cex: dict[str, Any] | None = None) -> CheckResult:
@@ -203,12 +244,12 @@ def check_equivalence(a: CausalModel, b: CausalModel, pos: Pos | None = None,
             equal.append(va == vb)
     da, db = ea.all_defined(), eb.all_defined()
     differ = z3.Or(da != db, z3.And(da, db, z3.Not(all_of(*equal))))
-    status, m, why = _solve(rlimit, ea.input_constraints(), differ)
+    status, m, why = bound.solve(ea.input_constraints(), differ)
     if status == "unsat":
         return CheckResult(label, title, "equivalent", PROVED,
                            f"same outputs ({', '.join(a.outputs)}) for all {a.input_space_size():,} inputs", None, pos)
     if status == "unknown":
-        return CheckResult(label, title, "equivalent", UNKNOWN, _bounded(rlimit, why), None, pos)
+        return CheckResult(label, title, "equivalent", UNKNOWN, bound.explain(why), None, pos)
     cex: dict[str, Any] = ea.decode_inputs(m)
     def_a, def_b = z3.is_true(m.eval(da, model_completion=True)), z3.is_true(m.eval(db, model_completion=True))
     for enc, model, ok in ((ea, a, def_a), (eb, b, def_b)):
@@ -224,11 +265,16 @@ def check_equivalence(a: CausalModel, b: CausalModel, pos: Pos | None = None,
     return fail(message, cex)
 
 
-def check_spec(spec: Any, rlimit: int = DEFAULT_RLIMIT) -> list[CheckResult]:
-    """Every model's checks, then every `equivalent A, B` claim, in declaration order."""
+def check_spec(spec: Any, rlimit: int = DEFAULT_RLIMIT, timeout: Optional[float] = None,
+               bound: Optional[Bound] = None) -> list[CheckResult]:
+    """Every model's checks, then every `equivalent A, B` claim, in declaration order.
+
+    ``timeout``: a time budget in seconds for the whole call (or pass one ``bound`` shared over
+    several specs); checks left undecided when it runs out are `unknown`, saying why."""
+    bound = bound or Bound.of(rlimit, timeout)
     results: list[CheckResult] = []
     for model in spec.models.values():
-        results += check_model(model, rlimit=rlimit)
+        results += check_model(model, bound=bound)
     for eq in spec.equivalences:
-        results.append(check_equivalence(spec.models[eq.left], spec.models[eq.right], pos=eq.pos, rlimit=rlimit))
+        results.append(check_equivalence(spec.models[eq.left], spec.models[eq.right], pos=eq.pos, bound=bound))
     return results

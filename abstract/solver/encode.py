@@ -165,7 +165,7 @@ def _lookup(e: Lookup, env: Mapping[str, z3.ExprRef]) -> Encoded:
     if t.default is not None:
         acc, present = const(t.default, vtype), TRUE
     else:  # the fallback value is arbitrary: it only matters where the lookup is undefined
-        acc = hits[-1][1] if hits else const(t.value_domain.values()[0], vtype)
+        acc = hits[-1][1] if hits else const(t.value_domain.value_at(0), vtype)
         present = z3.Or(*[c for c, _ in hits]) if hits else z3.BoolVal(False)
     for cond, value in reversed(hits):
         acc = z3.If(cond, value, acc)

@@ -51,30 +51,7 @@ hypothesis h : Copy ~ hand {
     assert plan.search.layers == (0,)
 
 
-@pytest.mark.parametrize("line, at, fragment", [
-    ("train samples 100, epoks 2", "epoks", "unknown train option `epoks`"),
-    ("train samples 0", "samples", "integer >= 1"),
-    ("search layer 0, where last", "where", "unknown search option"),
-    ("data balance 3", "balance", "variable name"),
-])
-def test_plan_errors_point_at_the_option(line, at, fragment):
-    col = 5 + line.index(at)
-    spec = spec_of(f"hypothesis h : Copy ~ hand {{\n    align a\n    {line}\n}}")
-    with pytest.raises(SpecError) as err:
-        build_plan(spec.hypotheses[0])
-    assert fragment in err.value.message
-    hyp_line = COPY.count("\n") + 1 + 2
-    assert (err.value.pos.line, err.value.pos.column) == (hyp_line, col)
-
-
-def test_bad_intervention_points_at_align():
-    spec = spec_of("hypothesis h : Copy ~ hand {\n    align a via rotate(dim=2)\n}")
-    with pytest.raises(SpecError) as err:
-        build_plan(spec.hypotheses[0])
-    assert "unknown intervention" in err.value.message and err.value.pos.line == COPY.count("\n") + 2
-    spec = spec_of("hypothesis h : Copy ~ hand {\n    align a via das(dim=0)\n}")
-    with pytest.raises(SpecError, match="positive integer"):
-        build_plan(spec.hypotheses[0])
+# plan errors (unknown options, bad values, bad interventions): tests/hypothesis/test_plan.py
 
 
 def test_iia_by_hand_with_neuron_interchange():

@@ -46,7 +46,7 @@ network lm = hf "gpt2" {
     answer " {out}"
 }
 
-hypothesis h : Colors ~ mlp {
+hypothesis h : Colors ~ lm {
     align shifted to layer 1 via das(dim=8)
     align score to layer 2 position last via neurons(0, 1, 2)
     align big
@@ -170,7 +170,7 @@ def test_networks_and_option_values(spec):
 
 def test_hypothesis(spec):
     (h,) = spec.hypotheses
-    assert (h.name, h.model, h.network) == ("h", "Colors", "mlp")
+    assert (h.name, h.model, h.network) == ("h", "Colors", "lm")
     a1, a2, a3 = h.aligns
     assert a1.variable == "shifted" and [(o.key, o.value) for o in a1.site] == [("layer", 1)]
     assert a1.intervention == CallValue("das", (("dim", 8),)) and a1.intervention.kwargs() == {"dim": 8}

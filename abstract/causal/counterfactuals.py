@@ -4,15 +4,27 @@ A network aligned with a hypothesis must produce, under the same neural intercha
 label computed here. `informativeness` says how many pairs could tell an aligned network
 from one that ignores the intervention (pairs whose label the interchange does not change
 test nothing).
+
+Pairs are drawn as arrays (:mod:`.vectorized`): candidates in large batches, labels by array
+interchange, and the filters (held-out keys, informative, label balance) as masks; only the
+pairs kept become :class:`CounterfactualExample` objects.
 """
 from __future__ import annotations
 
-import random
+import contextlib
+import gc
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Collection, Hashable, Iterator, Mapping, Optional, Sequence
+
+import numpy as np
 
 from .domains import Value
-from .model import CausalModel, _balanced
+from .model import CausalModel
+from .vectorized import ArrayModel, array_model, to_python
+
+SEARCH_FACTOR = 64  # candidate pairs drawn per wanted pair before a draw gives up (filters too strict)
+GIVE_UP_FACTOR = 16  # a label value never seen after this many candidates per wanted pair is unreachable
+MIN_ROUND, MAX_ROUND = 1024, 1 << 17  # candidates per batch
 
 
 @dataclass(frozen=True)
@@ -36,6 +48,307 @@ def make_example(model: CausalModel, base: Mapping[str, Value],
         base_output=model.run(base), counterfactual_output={o: result[o] for o in model.outputs})
 
 
+# ---------------------------------------------------------------- pairs as arrays
+@dataclass
+class PairArrays:
+    """Counterfactual pairs as arrays: input rows are domain indices (``ArrayModel``)."""
+
+    variables: tuple[str, ...]  # interchanged, each from its own source rows
+    base: np.ndarray  # [N, n_inputs]
+    sources: dict[str, np.ndarray]  # variable -> [N, n_inputs] (one array object when shared)
+    base_out: dict[str, np.ndarray]  # output -> values on the base
+    cf_out: dict[str, np.ndarray]  # output -> values under the interchange
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    @property
+    def key_vars(self) -> tuple[str, ...]:
+        """The interchanged variables in :func:`pair_keys` order (sorted, like ``data.pair_key``)."""
+        return tuple(sorted(self.variables))
+
+    def changed(self) -> np.ndarray:
+        """Rows whose interchange changes some output."""
+        out = np.zeros(len(self), dtype=bool)
+        for o, v in self.cf_out.items():
+            out |= np.asarray(v != self.base_out[o], dtype=bool)
+        return out
+
+    def take(self, idx: np.ndarray) -> "PairArrays":
+        shared: dict[int, np.ndarray] = {}
+        sources = {v: shared.setdefault(id(s), s[idx]) for v, s in self.sources.items()}
+        return PairArrays(self.variables, self.base[idx], sources,
+                          {o: a[idx] for o, a in self.base_out.items()}, {o: a[idx] for o, a in self.cf_out.items()})
+
+    def examples(self, am: ArrayModel) -> list[CounterfactualExample]:
+        """The pairs as plain examples (Python values, inputs in ``model.inputs`` order).
+
+        Each example carries its pair identity precomputed (``example_key``): the engine
+        hashes every drawn pair to hold it out, and equal input rows share that work here."""
+        bases = am.python_rows(self.base)
+        rows: dict[int, list[dict[str, Value]]] = {}  # a source array shared by several variables
+        for s in self.sources.values():
+            if id(s) not in rows:
+                rows[id(s)] = am.python_rows(s)
+        sources = {v: rows[id(s)] for v, s in self.sources.items()}
+        items: dict[int, tuple] = {}  # id of a (shared) input dict -> its items
+
+        def items_of(d: dict[str, Value]) -> tuple:
+            t = items.get(id(d))
+            if t is None:
+                t = items[id(d)] = tuple(d.items())
+            return t
+
+        def outputs(arrays: dict[str, np.ndarray]) -> list[dict[str, Value]]:
+            cols = [to_python(am.type_of(o), arrays[o]) for o in am.outputs]
+            memo: dict[tuple, dict[str, Value]] = {}  # few distinct outputs: one dict each
+            return [memo.get(row) or memo.setdefault(row, dict(zip(am.outputs, row))) for row in zip(*cols)]
+
+        base_out, cf_out = outputs(self.base_out), outputs(self.cf_out)
+        variables, key_vars = self.variables, self.key_vars
+        out = []
+        with _gc_paused():  # millions of small containers: generational GC would rescan them all
+            for i, b in enumerate(bases):
+                ex = CounterfactualExample(dict(b), {v: dict(sources[v][i]) for v in variables},
+                                           dict(base_out[i]), dict(cf_out[i]))
+                object.__setattr__(ex, KEY_ATTR, (items_of(b), tuple((v, items_of(sources[v][i])) for v in key_vars)))
+                out.append(ex)
+        return out
+
+
+KEY_ATTR = "_pair_key"
+
+
+def example_key(ex: CounterfactualExample) -> tuple:
+    """Identity of a (base, sources) pair: ``(base items, ((variable, source items), ...))`` with
+    the variables sorted. Drawn examples carry it; others compute it."""
+    key = ex.__dict__.get(KEY_ATTR)
+    if key is None:
+        key = (tuple(ex.base.items()), tuple((v, tuple(s.items())) for v, s in sorted(ex.sources.items())))
+    return key
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def concat_pairs(parts: Sequence[PairArrays], variables: tuple[str, ...], am: ArrayModel) -> PairArrays:
+    """Rows of several draws of the same variables, in order."""
+    if not parts:
+        empty = np.zeros((0, len(am.inputs)), dtype=np.int64)
+        none = {o: np.zeros(0, dtype=np.int64) for o in am.outputs}
+        return PairArrays(variables, empty, {v: empty for v in variables}, none, dict(none))
+    shared = all(len({id(s) for s in p.sources.values()}) == 1 for p in parts) and len(variables) > 1
+    base = np.concatenate([p.base for p in parts])
+    if shared:
+        one = np.concatenate([p.sources[variables[0]] for p in parts])
+        sources = {v: one for v in variables}
+    else:
+        sources = {v: np.concatenate([p.sources[v] for p in parts]) for v in variables}
+    return PairArrays(variables, base, sources,
+                      {o: np.concatenate([p.base_out[o] for p in parts]) for o in am.outputs},
+                      {o: np.concatenate([p.cf_out[o] for p in parts]) for o in am.outputs})
+
+
+def pair_keys(am: ArrayModel, base: np.ndarray, sources: Sequence[np.ndarray]) -> list[Hashable]:
+    """One hashable per row identifying (base, sources) -- sources in sorted-variable order.
+
+    Keys of pairs over the same variables compare equal exactly when the pairs are the same;
+    held-out sets hold these (built from arrays, not from example dicts)."""
+    parts = [base, *sources]
+    codes = [am.codes(p) for p in parts]
+    if codes[0] is None:
+        return list(map(tuple, np.concatenate(parts, axis=1).tolist()))
+    if am.space ** len(parts) < 2 ** 62:
+        code = np.zeros(len(base), dtype=np.int64)
+        for c in codes:
+            code = code * am.space + c
+        return code.tolist()
+    return list(zip(*(c.tolist() for c in codes)))  # type: ignore[union-attr]
+
+
+def keys_of(am: ArrayModel, pairs: PairArrays) -> list[Hashable]:
+    return pair_keys(am, pairs.base, [pairs.sources[v] for v in pairs.key_vars])
+
+
+def keys_from_examples(am: ArrayModel, keys: Collection) -> dict[tuple[str, ...], set]:
+    """Held-out sets of :func:`pair_keys` per interchanged-variable set, from ``data.pair_key``
+    tuples ``(base items, ((variable, source items), ...))``; keys outside the domains are dropped
+    (no drawn pair can equal them)."""
+    seen: dict[tuple, int] = {}  # distinct input item-tuples -> their row (few, in small spaces)
+    groups: dict[tuple[str, ...], list[list[int]]] = {}
+    for base_items, srcs in keys:
+        names = tuple(v for v, _ in srcs)
+        row = [seen.setdefault(base_items, len(seen))]
+        row += [seen.setdefault(items, len(seen)) for _, items in srcs]
+        groups.setdefault(names, []).append(row)
+    if not seen:
+        return {}
+    X, ok = am.index_rows([dict(items) for items in seen])
+    out: dict[tuple[str, ...], set] = {}
+    for names, rows in groups.items():
+        idx = np.array(rows, dtype=np.int64)
+        idx = idx[ok[idx].all(axis=1)]
+        out[names] = set(pair_keys(am, X[idx[:, 0]], [X[idx[:, j + 1]] for j in range(len(names))]))
+    return out
+
+
+def member(keys: Sequence[Hashable], held: Collection) -> np.ndarray:
+    """Which keys are in ``held`` (a set lookup per key: hashing is all it costs)."""
+    if not held:
+        return np.zeros(len(keys), dtype=bool)
+    return np.fromiter(map(held.__contains__, keys), dtype=bool, count=len(keys))
+
+
+def take_first(labels: np.ndarray, remaining: np.ndarray) -> np.ndarray:
+    """Mask of the first ``remaining[l]`` items (in order) of each label ``l``."""
+    if len(labels) == 0:
+        return np.zeros(0, dtype=bool)
+    order = np.argsort(labels, kind="stable")
+    ordered = labels[order]
+    rank = np.arange(len(ordered)) - np.searchsorted(ordered, ordered, side="left")
+    mask = np.zeros(len(labels), dtype=bool)
+    mask[order[rank < remaining[ordered]]] = True
+    return mask
+
+
+def round_size(remaining: np.ndarray, hits: np.ndarray, drawn: int, left: int) -> int:
+    """Candidates for the next batch: enough to fill every open quota at the rates seen so far
+    (labels not seen yet do not size it: they are searched for by doubling)."""
+    open_ = remaining > 0
+    seen = open_ & (hits > 0)
+    if seen.any():
+        want = 1.25 * float(np.max(remaining[seen] * drawn / hits[seen]))
+    elif drawn:
+        want = drawn
+    else:
+        want = 1.25 * float(remaining.sum())
+    return max(1, min(max(int(want), MIN_ROUND), MAX_ROUND, left))
+
+
+class QuotaFill:
+    """Rejection sampling toward equal counts per label, in batches.
+
+    ``quota[l]`` items of label ``l`` are wanted. Batches are drawn until every quota is met,
+    the budget of candidates is spent, or nothing acceptable turns up at all (the filters
+    exclude everything). A label never seen after ``give_up`` candidates is taken as
+    unreachable. Accepted items beyond a full quota are kept as spares, to top up with."""
+
+    def __init__(self, quota: np.ndarray, budget: int, give_up: int) -> None:
+        self.remaining = quota.astype(np.int64).copy()
+        self.hits = np.zeros(len(quota), dtype=np.int64)
+        self.budget, self.give_up, self.drawn = budget, give_up, 0
+
+    def next_size(self) -> int:
+        """Size of the next batch, 0 when done."""
+        if self.drawn >= self.budget or not (self.remaining > 0).any():
+            return 0
+        if self.drawn >= 4 * MIN_ROUND and not self.hits.any():
+            return 0  # the filters leave nothing: the space is exhausted
+        if self.drawn >= self.give_up:
+            self.remaining[self.hits == 0] = 0
+            if not (self.remaining > 0).any():
+                return 0
+        return round_size(self.remaining, self.hits, self.drawn, self.budget - self.drawn)
+
+    def accept(self, labels: np.ndarray, ok: np.ndarray, drawn: int) -> tuple[np.ndarray, np.ndarray]:
+        """Indices taken toward the quotas, and the spare acceptable ones, of a batch."""
+        self.drawn += drawn
+        idx = np.flatnonzero(ok)
+        lab = labels[idx]
+        self.hits += np.bincount(lab, minlength=len(self.hits))
+        taken = take_first(lab, self.remaining)
+        self.remaining -= np.bincount(lab[taken], minlength=len(self.hits))
+        return idx[taken], idx[~taken]
+
+
+def draw_balanced_inputs(am: ArrayModel, n: int, rng: np.random.Generator, balance: Optional[str]) -> np.ndarray:
+    """``n`` input rows; with ``balance=V``, V's values equally frequent (rejection; a value that
+    is rare or unreachable leaves its share to plain uniform draws)."""
+    if balance is None or n == 0:
+        return am.uniform(n, rng)
+    k = len(am.domains[balance])
+    quota = np.full(k, n // k, dtype=np.int64)
+    quota[rng.permutation(k)[:n % k]] += 1
+    fill = QuotaFill(quota, budget=200 * n, give_up=GIVE_UP_FACTOR * n + 4 * MIN_ROUND)
+    parts = []
+    while size := fill.next_size():
+        pool = am.uniform(size, rng)
+        label = am.class_index(balance, am.evaluate(pool)[balance])
+        ok = label >= 0
+        taken, _ = fill.accept(np.where(ok, label, 0), ok, size)
+        parts.append(pool[taken])
+    got = sum(len(p) for p in parts)
+    parts.append(am.uniform(n - got, rng))
+    X = np.concatenate(parts)
+    return X[rng.permutation(len(X))]
+
+
+def draw_pair_arrays(model: CausalModel, variables: Sequence[str], n: int, rng: np.random.Generator, *,
+                     label_balance: bool = True, input_balance: Optional[str] = None, informative: bool = False,
+                     exclude: Collection = frozenset(), shared_source: bool = False) -> PairArrays:
+    """Up to ``n`` pairs interchanging ``variables`` (each from its own source unless
+    ``shared_source``), labelled by the model's interchange.
+
+    ``label_balance``: the first output's counterfactual value near uniform over its domain
+    (equal quotas; unreachable values' quotas go to the others). ``input_balance``: bases and
+    sources drawn so that variable's values are equally frequent. ``informative``: only pairs
+    whose interchange changes an output. ``exclude``: :func:`pair_keys` of pairs not to draw.
+    Fewer than ``n`` come back only when the filters leave too few pairs."""
+    variables = tuple(variables)
+    for v in variables:
+        if v not in model.variables:
+            raise KeyError(f"model {model.name} has no variable '{v}'")
+    am = array_model(model)
+    out = model.outputs[0]
+    n_labels = len(model.domain(out)) + 1  # the last bucket: values outside the declared domain (spares only)
+    if label_balance:
+        quota = np.full(n_labels, -(-n // (n_labels - 1)), dtype=np.int64)
+        quota[-1] = 0
+    else:
+        quota = np.zeros(n_labels, dtype=np.int64)
+        quota[0] = n
+    fill = QuotaFill(quota, budget=SEARCH_FACTOR * n + 4 * MIN_ROUND, give_up=GIVE_UP_FACTOR * n + 4 * MIN_ROUND)
+    kept, spare = [], []
+    key_vars = tuple(sorted(variables))
+    while size := fill.next_size():
+        base = draw_balanced_inputs(am, size, rng, input_balance)
+        if shared_source:
+            one = draw_balanced_inputs(am, size, rng, input_balance)
+            sources = {v: one for v in variables}
+        else:
+            sources = {v: draw_balanced_inputs(am, size, rng, input_balance) for v in variables}
+        base_vals = am.evaluate(base)
+        cf = am.interchange(base, sources)
+        batch = PairArrays(variables, base, sources, {o: base_vals[o] for o in am.outputs},
+                           {o: cf[o] for o in am.outputs})
+        ok = batch.changed() if informative else np.ones(size, dtype=bool)
+        if exclude:
+            rows = np.flatnonzero(ok)
+            ok[rows[member(pair_keys(am, base[rows], [sources[v][rows] for v in key_vars]), exclude)]] = False
+        if label_balance:
+            label = am.class_index(out, cf[out])
+            label = np.where(label < 0, n_labels - 1, label)
+        else:
+            label = np.zeros(size, dtype=np.int64)
+        taken, extra = fill.accept(label, ok, size)
+        kept.append(batch.take(taken))
+        if sum(map(len, spare)) < n:
+            spare.append(batch.take(extra))
+    pairs = concat_pairs(kept + spare, variables, am)
+    # kept rows first; spares (labels over quota) only top up what the quotas could not fill
+    pairs = pairs.take(np.arange(min(n, len(pairs))))
+    return pairs.take(rng.permutation(len(pairs)))
+
+
+# ---------------------------------------------------------------- public datasets
 def counterfactual_dataset(model: CausalModel, variables: Sequence[str], n: int, seed: int = 0,
                            balance: bool = True, shared_source: bool = False,
                            input_balance: str | None = None) -> list[CounterfactualExample]:
@@ -45,38 +358,9 @@ def counterfactual_dataset(model: CausalModel, variables: Sequence[str], n: int,
     domain, so that a constant guess cannot score well. `input_balance` (a variable name)
     balances that variable's value on base and source inputs, e.g. `left` so that equal pairs
     are as common as unequal ones."""
-    for v in variables:
-        if v not in model.variables:
-            raise KeyError(f"model {model.name} has no variable '{v}'")
-    rng = random.Random(seed)
-
-    balance_values = model.variables[input_balance].domain.values() if input_balance is not None else ()
-
-    def draw_input() -> dict[str, Value]:
-        if input_balance is None:
-            return model.sample_input(rng)
-        # Pick the balanced variable's value first, then draw an input that has it (rejection);
-        # a value that is rare or unreachable falls back to a plain draw.
-        target = rng.choice(balance_values)
-        for _ in range(200):
-            x = model.sample_input(rng)
-            if model.evaluate(x)[input_balance] == target:
-                return x
-        return x
-
-    def draw() -> CounterfactualExample:
-        base = draw_input()
-        if shared_source:
-            src = draw_input()
-            sources = {v: src for v in variables}
-        else:
-            sources = {v: draw_input() for v in variables}
-        return make_example(model, base, sources)
-
-    if not balance:
-        return [draw() for _ in range(n)]
-    out = model.outputs[0]
-    return _balanced(n, rng, draw, lambda ex: ex.counterfactual_output[out], model.variables[out].domain, 200)
+    pairs = draw_pair_arrays(model, variables, n, np.random.default_rng(seed), label_balance=balance,
+                             input_balance=input_balance, shared_source=shared_source)
+    return pairs.examples(array_model(model))
 
 
 def informativeness(examples: Sequence[CounterfactualExample]) -> float:

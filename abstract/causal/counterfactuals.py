@@ -107,7 +107,7 @@ class PairArrays:
         base_out, cf_out = outputs(self.base_out), outputs(self.cf_out)
         variables, key_vars = self.variables, self.key_vars
         out = []
-        with _gc_paused():  # millions of small containers: generational GC would rescan them all
+        with gc_paused():
             for i, b in enumerate(bases):
                 ex = CounterfactualExample(dict(b), {v: dict(sources[v][i]) for v in variables},
                                            dict(base_out[i]), dict(cf_out[i]))
@@ -129,7 +129,12 @@ def example_key(ex: CounterfactualExample) -> tuple:
 
 
 @contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic GC off while a draw builds its examples (also a decorator).
+
+    Why: a draw creates hundreds of thousands of small containers; each generational
+    collection rescans every one of them, which cost more than the drawing itself. They hold
+    no cycles; collection resumes afterwards."""
     was = gc.isenabled()
     gc.disable()
     try:
@@ -349,6 +354,7 @@ def draw_pair_arrays(model: CausalModel, variables: Sequence[str], n: int, rng: 
 
 
 # ---------------------------------------------------------------- public datasets
+@gc_paused()
 def counterfactual_dataset(model: CausalModel, variables: Sequence[str], n: int, seed: int = 0,
                            balance: bool = True, shared_source: bool = False,
                            input_balance: str | None = None) -> list[CounterfactualExample]:

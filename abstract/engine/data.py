@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..causal import CausalModel, CounterfactualExample, informativeness
-from ..causal.counterfactuals import PairArrays, draw_pair_arrays, example_key, keys_from_examples, keys_of
+from ..causal.counterfactuals import PairArrays, draw_pair_arrays, example_key, gc_paused, keys_from_examples, keys_of
 from ..causal.vectorized import array_model
 from ..seeds import SeedStreams
 
@@ -158,6 +158,7 @@ def _examples(model: CausalModel, pairs: PairArrays, wanted: int) -> PairList:
     return PairList(pairs.examples(array_model(model)), wanted)
 
 
+@gc_paused()
 def draw_pairs(model: CausalModel, var: Union[str, Sequence[str]], n: int, seed: int, balance: Optional[str],
                informative: bool, exclude: Collection) -> PairList:
     """``n`` examples whose :func:`pair_key` is not in ``exclude``, labels balanced over the first
@@ -169,6 +170,7 @@ def draw_pairs(model: CausalModel, var: Union[str, Sequence[str]], n: int, seed:
     return _examples(model, _draw(model, variables, n, seed, balance, informative, held), n)
 
 
+@gc_paused()
 def make_splits(model: CausalModel, var: str, n_train: int, n_dev: int, n_test: int, seed: int,
                 balance: Optional[str] = None, informative: bool = False) -> dict[str, Any]:
     """Disjoint train/dev/test counterfactual examples for interchanging ``var``.
@@ -198,6 +200,7 @@ def make_splits(model: CausalModel, var: str, n_train: int, n_dev: int, n_test: 
             "test": _examples(model, test, n_test), "disjoint": disjoint}
 
 
+@gc_paused()
 def isolate_pairs(model: CausalModel, a: str, b: str, n: int, seed: int, exclude: frozenset | set = frozenset(),
                   max_tries: int = 200) -> PairList:
     """(base, source) pairs where interchanging ``a`` and interchanging ``b`` from the same

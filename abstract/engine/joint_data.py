@@ -22,6 +22,7 @@ import torch
 
 from ..causal import CausalModel, CounterfactualExample, informativeness
 from ..seeds import SeedStreams
+from ..causal.counterfactuals import gc_paused
 from .data import Held, PairList, _draw, _examples
 
 
@@ -47,6 +48,7 @@ def subsets(variables: Sequence[str]) -> list[tuple[str, ...]]:
     return [c for r in range(1, len(variables) + 1) for c in itertools.combinations(variables, r)]
 
 
+@gc_paused()
 def make_joint_splits(model: CausalModel, variables: Sequence[str], n_train: int, n_dev: int, n_test: int,
                       seed: int, held: Collection, balance: Optional[str] = None,
                       informative: bool = False) -> dict[str, Any]:

@@ -75,8 +75,11 @@ class PairArrays:
         return out
 
     def take(self, idx: np.ndarray) -> "PairArrays":
-        shared: dict[int, np.ndarray] = {}
-        sources = {v: shared.setdefault(id(s), s[idx]) for v, s in self.sources.items()}
+        shared: dict[int, np.ndarray] = {}  # a source array shared by several variables stays shared
+        for s in self.sources.values():
+            if id(s) not in shared:
+                shared[id(s)] = s[idx]
+        sources = {v: shared[id(s)] for v, s in self.sources.items()}
         return PairArrays(self.variables, self.base[idx], sources,
                           {o: a[idx] for o, a in self.base_out.items()}, {o: a[idx] for o, a in self.cf_out.items()})
 

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from ..causal import CausalModel, CounterfactualExample, informativeness
-from ..causal.counterfactuals import PairArrays, draw_pair_arrays, example_key, gc_paused, keys_from_examples, keys_of
+from ..causal.counterfactuals import (PairArrays, QuotaFill, concat_pairs, draw_pair_arrays, example_key, gc_paused,
+                                      keys_from_examples, keys_of, member, pair_keys)
 from ..causal.vectorized import array_model
 from ..seeds import SeedStreams
 
@@ -148,13 +149,15 @@ class Held:
         return self.keys.get(tuple(sorted(variables)), set())
 
 
-def _draw(model: CausalModel, variables: Sequence[str], n: int, seed: int, balance: Optional[str],
-          informative: bool, held: Optional[Held]) -> PairArrays:
+def draw_arrays(model: CausalModel, variables: Sequence[str], n: int, seed: int, balance: Optional[str],
+                informative: bool, held: Optional[Held]) -> PairArrays:
+    """Pairs as arrays (see ``draw_pair_arrays``), none of them among ``held``'s."""
     return draw_pair_arrays(model, variables, n, np.random.default_rng(seed), input_balance=balance,
                             informative=informative, exclude=held.of(variables) if held else frozenset())
 
 
-def _examples(model: CausalModel, pairs: PairArrays, wanted: int) -> PairList:
+def as_examples(model: CausalModel, pairs: PairArrays, wanted: int) -> PairList:
+    """The drawn pairs as a split: examples, and how many were wanted."""
     return PairList(pairs.examples(array_model(model)), wanted)
 
 
@@ -167,7 +170,7 @@ def draw_pairs(model: CausalModel, var: Union[str, Sequence[str]], n: int, seed:
     variables = [var] if isinstance(var, str) else list(var)
     held = Held()
     held.add_examples(model, exclude)
-    return _examples(model, _draw(model, variables, n, seed, balance, informative, held), n)
+    return as_examples(model, draw_arrays(model, variables, n, seed, balance, informative, held), n)
 
 
 @gc_paused()
@@ -184,20 +187,20 @@ def make_splits(model: CausalModel, var: str, n_train: int, n_dev: int, n_test: 
     cannot be told apart)."""
     streams = SeedStreams(seed)
     vs = [var]
-    test = _draw(model, vs, n_test, streams.seed("data/test", var), balance, informative, None)
+    test = draw_arrays(model, vs, n_test, streams.seed("data/test", var), balance, informative, None)
     held = Held()
     held.add(model, test)
-    dev = _draw(model, vs, n_dev, streams.seed("data/dev", var), balance, informative, held)
+    dev = draw_arrays(model, vs, n_dev, streams.seed("data/dev", var), balance, informative, held)
     held.add(model, dev)
-    train = _draw(model, vs, n_train, streams.seed("data/train", var), balance, informative, held)
+    train = draw_arrays(model, vs, n_train, streams.seed("data/train", var), balance, informative, held)
     disjoint = True
     if len(train) < n_train // 2 or (n_dev > 0 and not len(dev)):  # input space too small to hold pairs out
         if not len(dev):
-            dev = _draw(model, vs, n_dev, streams.seed("data/dev", var), balance, informative, None)
-        train = _draw(model, vs, n_train, streams.seed("data/train", var), balance, informative, None)
+            dev = draw_arrays(model, vs, n_dev, streams.seed("data/dev", var), balance, informative, None)
+        train = draw_arrays(model, vs, n_train, streams.seed("data/train", var), balance, informative, None)
         disjoint = False
-    return {"train": _examples(model, train, n_train), "dev": _examples(model, dev, n_dev),
-            "test": _examples(model, test, n_test), "disjoint": disjoint}
+    return {"train": as_examples(model, train, n_train), "dev": as_examples(model, dev, n_dev),
+            "test": as_examples(model, test, n_test), "disjoint": disjoint}
 
 
 @gc_paused()
@@ -209,7 +212,6 @@ def isolate_pairs(model: CausalModel, a: str, b: str, n: int, seed: int, exclude
     would be wrong (RAVEL's isolate). ``exclude``: keys (:func:`pair_key`) of the pairs ``a``
     was trained on -- an ``a``-only pair has the same label there, so it is held out here too.
     At most ``n * max_tries`` candidates are drawn."""
-    from ..causal.counterfactuals import QuotaFill, concat_pairs, member, pair_keys
     for v in (a, b):
         if v not in model.variables:
             raise KeyError(f"model {model.name} has no variable '{v}'")
@@ -233,7 +235,7 @@ def isolate_pairs(model: CausalModel, a: str, b: str, n: int, seed: int, exclude
         taken, _ = fill.accept(np.zeros(size, dtype=np.int64), ok, size)
         kept.append(PairArrays((a,), base[taken], {a: src[taken]}, {o: base_vals[o][taken] for o in am.outputs},
                                {o: via_a[o][taken] for o in am.outputs}))
-    return _examples(model, concat_pairs(kept, (a,), am), n)
+    return as_examples(model, concat_pairs(kept, (a,), am), n)
 
 
 def dataset_summary(splits: dict[str, dict[str, list]]) -> dict[str, Any]:

@@ -22,8 +22,8 @@ import torch
 
 from ..causal import CausalModel, CounterfactualExample, informativeness
 from ..seeds import SeedStreams
-from ..causal.counterfactuals import gc_paused
-from .data import Held, PairList, _draw, _examples
+from ..causal.counterfactuals import PairArrays, gc_paused
+from .data import Held, PairList, as_examples, draw_arrays
 
 
 @dataclass
@@ -59,10 +59,14 @@ def make_joint_splits(model: CausalModel, variables: Sequence[str], n_train: int
     ``data.PairList`` (``wanted``: how many were asked for)."""
     variables = list(variables)
     streams = SeedStreams(seed)
-    test = _draw(model, variables, n_test, streams.seed("data/joint/test", *variables), balance, informative, None)
+
+    def draw(vs: Sequence[str], n: int, stream: str, excl: Optional[Held]) -> PairArrays:
+        return draw_arrays(model, vs, n, streams.seed(stream, *vs), balance, informative, excl)
+
+    test = draw(variables, n_test, "data/joint/test", None)
     exclude = Held()
     exclude.add(model, test)
-    dev = _draw(model, variables, n_dev, streams.seed("data/joint/dev", *variables), balance, informative, exclude)
+    dev = draw(variables, n_dev, "data/joint/dev", exclude)
     exclude.add(model, dev)
     exclude.add_examples(model, held)
 
@@ -71,8 +75,7 @@ def make_joint_splits(model: CausalModel, variables: Sequence[str], n_train: int
         out: list[CounterfactualExample] = []
         for i, subset in enumerate(groups):
             quota = n_train // len(groups) + (1 if i < n_train % len(groups) else 0)
-            pairs = _draw(model, subset, quota, streams.seed("data/joint/train", *subset), balance, informative, excl)
-            out += _examples(model, pairs, quota)
+            out += as_examples(model, draw(subset, quota, "data/joint/train", excl), quota)
         order = np.random.default_rng(streams.seed("data/joint/shuffle", *variables)).permutation(len(out))
         return PairList([out[i] for i in order], n_train)
 
@@ -80,10 +83,10 @@ def make_joint_splits(model: CausalModel, variables: Sequence[str], n_train: int
     disjoint = True
     if len(train) < n_train // 2 or (n_dev > 0 and not len(dev)):
         if not len(dev):
-            dev = _draw(model, variables, n_dev, streams.seed("data/joint/dev", *variables), balance, informative, None)
+            dev = draw(variables, n_dev, "data/joint/dev", None)
         train = draw_train(None)
         disjoint = False
-    return {"train": train, "dev": _examples(model, dev, n_dev), "test": _examples(model, test, n_test),
+    return {"train": train, "dev": as_examples(model, dev, n_dev), "test": as_examples(model, test, n_test),
             "disjoint": disjoint}
 
 

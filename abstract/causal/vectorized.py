@@ -17,6 +17,7 @@ raises its own located error.
 """
 from __future__ import annotations
 
+import weakref
 from typing import Callable, Mapping, Optional, Sequence
 
 import numpy as np
@@ -404,10 +405,13 @@ class _Unbounded(Exception):
     """An operator the interval bound does not know: use the row-by-row evaluation."""
 
 
+_CACHE: "weakref.WeakKeyDictionary[object, ArrayModel]" = weakref.WeakKeyDictionary()
+
+
 def array_model(model) -> ArrayModel:
-    """The (cached) array evaluation of ``model``."""
-    cached = model.__dict__.get("_array_model")
-    if cached is None or cached.model is not model:
-        cached = ArrayModel(model)
-        model.__dict__["_array_model"] = cached
+    """The array evaluation of ``model``, compiled once per model object (kept beside it, not
+    on it, so that the model stays picklable)."""
+    cached = _CACHE.get(model)
+    if cached is None:
+        cached = _CACHE[model] = ArrayModel(model)
     return cached

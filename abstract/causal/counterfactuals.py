@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import operator
 from dataclasses import dataclass
 from typing import Collection, Hashable, Iterator, Mapping, Optional, Sequence
 
@@ -125,7 +126,7 @@ KEY_ATTR = "_pair_key"
 def example_key(ex: CounterfactualExample) -> tuple:
     """Identity of a (base, sources) pair: ``(base items, ((variable, source items), ...))`` with
     the variables sorted. Drawn examples carry it; others compute it."""
-    key = ex.__dict__.get(KEY_ATTR)
+    key = getattr(ex, KEY_ATTR, None)  # not ex.__dict__: that would materialise a dict per example
     if key is None:
         key = (tuple(ex.base.items()), tuple((v, tuple(s.items())) for v, s in sorted(ex.sources.items())))
     return key
@@ -186,14 +187,18 @@ def keys_of(am: ArrayModel, pairs: PairArrays) -> list[Hashable]:
     return pair_keys(am, pairs.base, [pairs.sources[v] for v in pairs.key_vars])
 
 
-def keys_from_examples(am: ArrayModel, keys: Collection) -> dict[tuple[str, ...], set]:
+def keys_from_examples(am: ArrayModel, keys: Collection,
+                       only: Optional[tuple[str, ...]] = None) -> dict[tuple[str, ...], set]:
     """Held-out sets of :func:`pair_keys` per interchanged-variable set, from ``data.pair_key``
     tuples ``(base items, ((variable, source items), ...))``; keys outside the domains are dropped
-    (no drawn pair can equal them)."""
+    (no drawn pair can equal them). ``only``: the one (sorted) variable set wanted."""
     seen: dict[tuple, int] = {}  # distinct input item-tuples -> their row (few, in small spaces)
     groups: dict[tuple[str, ...], list[list[int]]] = {}
+    first = operator.itemgetter(0)
     for base_items, srcs in keys:
-        names = tuple(v for v, _ in srcs)
+        names = tuple(map(first, srcs))
+        if only is not None and names != only:
+            continue
         row = [seen.setdefault(base_items, len(seen))]
         row += [seen.setdefault(items, len(seen)) for _, items in srcs]
         groups.setdefault(names, []).append(row)

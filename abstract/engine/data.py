@@ -140,9 +140,10 @@ class Held:
     def add(self, model: CausalModel, pairs: PairArrays) -> None:
         self.keys.setdefault(pairs.key_vars, set()).update(keys_of(array_model(model), pairs))
 
-    def add_examples(self, model: CausalModel, keys: Collection) -> None:
-        """Add ``pair_key`` tuples (from examples drawn elsewhere)."""
-        for names, ks in keys_from_examples(array_model(model), keys).items():
+    def add_examples(self, model: CausalModel, keys: Collection, only: Optional[Sequence[str]] = None) -> None:
+        """Add ``pair_key`` tuples (from examples drawn elsewhere); ``only``: of these variables."""
+        wanted = tuple(sorted(only)) if only is not None else None
+        for names, ks in keys_from_examples(array_model(model), keys, wanted).items():
             self.keys.setdefault(names, set()).update(ks)
 
     def of(self, variables: Sequence[str]) -> set:
@@ -169,7 +170,7 @@ def draw_pairs(model: CausalModel, var: Union[str, Sequence[str]], n: int, seed:
     interchanged from its own source (multi-source examples, for joint training)."""
     variables = [var] if isinstance(var, str) else list(var)
     held = Held()
-    held.add_examples(model, exclude)
+    held.add_examples(model, exclude, only=variables)
     return as_examples(model, draw_arrays(model, variables, n, seed, balance, informative, held), n)
 
 
@@ -218,7 +219,7 @@ def isolate_pairs(model: CausalModel, a: str, b: str, n: int, seed: int, exclude
     am = array_model(model)
     rng = np.random.default_rng(SeedStreams(seed).seed("data/isolate", a, b))
     held = Held()
-    held.add_examples(model, exclude)
+    held.add_examples(model, exclude, only=[a])
     excluded = held.of([a])
     fill = QuotaFill(np.array([n]), budget=n * max_tries, give_up=n * max_tries)
     kept = []

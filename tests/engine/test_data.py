@@ -129,3 +129,14 @@ def test_unreachable_label_values_do_not_stop_the_draw():
     assert len(s["train"]) == 400
     ys = Counter(ex.counterfactual_output["y"] for ex in s["train"])
     assert set(ys) == {0, 1} and ys[1] >= 100  # the rare value fills its quota of n / |domain|
+
+
+def test_isolate_pairs_skip_what_was_trained_alone_or_jointly(heq):
+    """trained_on mixes single-variable and multi-source keys: only the a-only ones can match."""
+    single = make_splits(heq, "left", 3000, 10, 10, 0)["train"]
+    joint = make_joint_splits(heq, ["left", "right"], 3000, 10, 10, 0, held=set())["train"]
+    trained = {pair_key(ex) for ex in single} | {pair_key(ex) for ex in joint}
+    alone = {k for k in trained if len(k[1]) == 1 and k[1][0][0] == "left"}
+    assert len(alone) > len({pair_key(ex) for ex in single})  # the joint left-only pairs count too
+    pairs = isolate_pairs(heq, "left", "right", 300, seed=1, exclude=trained)
+    assert len(pairs) == 300 and not {pair_key(ex) for ex in pairs} & alone

@@ -19,8 +19,9 @@ import numpy as np
 import torch
 
 from ..causal import CausalModel, CounterfactualExample, informativeness
-from ..causal.counterfactuals import (PairArrays, QuotaFill, concat_pairs, draw_pair_arrays, example_key, gc_paused,
+from ..causal.counterfactuals import (PairArrays, concat_pairs, draw_pair_arrays, example_key, gc_paused,
                                       keys_from_examples, keys_of, member, pair_keys)
+from ..causal.sampling import QuotaFill
 from ..causal.vectorized import array_model
 from ..seeds import SeedStreams
 

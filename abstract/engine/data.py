@@ -1,19 +1,54 @@
 """Counterfactual examples -> encoded tensors, split into train / dev / test.
 
 Held-out means held out: dev and test pairs are drawn first, and train pairs with the same
-(base, source) inputs are dropped, so IIA on test is never measured on a trained pair.
+(base, source) inputs are excluded, so IIA on test is never measured on a trained pair.
 Counterfactual labels are balanced over the output's values (a constant guess scores chance).
+Drawing is vectorised (``causal.counterfactuals.draw_pair_arrays``); every draw has its own
+named seed stream (``abstract.seeds``). A split that the filters could not fill records it:
+``split.wanted`` (a :class:`PairList`) is how many pairs were asked for, ``len(split)`` how
+many were found; :func:`shortfalls` lists the short ones for a warning.
 """
 from __future__ import annotations
 
 import copy
 import random
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Collection, Iterable, Optional, Sequence, Union
 
+import numpy as np
 import torch
 
-from ..causal import CausalModel, CounterfactualExample, counterfactual_dataset, informativeness
+from ..causal import CausalModel, CounterfactualExample, informativeness
+from ..causal.counterfactuals import (PairArrays, concat_pairs, draw_pair_arrays, example_key, gc_paused,
+                                      keys_from_examples, keys_of, member, pair_keys)
+from ..causal.sampling import QuotaFill
+from ..causal.vectorized import array_model
+from ..seeds import SeedStreams
+
+
+class PairList(list):
+    """The examples of one split, and how many were wanted (``len`` is how many were found)."""
+
+    def __init__(self, items: Iterable[CounterfactualExample] = (), wanted: Optional[int] = None) -> None:
+        super().__init__(items)
+        self.wanted = len(self) if wanted is None else wanted
+
+    @property
+    def shortfall(self) -> int:
+        """Wanted pairs the filters (held-out, informative) left undrawn."""
+        return max(0, self.wanted - len(self))
+
+
+def shortfalls(splits: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """``{split: (found, wanted)}`` for every split of ``make_splits``/``make_joint_splits``
+    (or of a dict of those) that came back short."""
+    out: dict[str, tuple[int, int]] = {}
+    for name, value in splits.items():
+        if isinstance(value, PairList) and value.shortfall:
+            out[name] = (len(value), value.wanted)
+        elif isinstance(value, dict):
+            out.update({f"{name}/{k}": v for k, v in shortfalls(value).items()})
+    return out
 
 
 @dataclass
@@ -82,8 +117,9 @@ def memoized(model: CausalModel) -> CausalModel:
 
 
 def pair_key(ex: CounterfactualExample) -> tuple:
-    """Identity of a (base, sources) pair, for holding pairs out of training."""
-    return (tuple(ex.base.items()), tuple((v, tuple(s.items())) for v, s in sorted(ex.sources.items())))
+    """Identity of a (base, sources) pair, for holding pairs out of training (drawn examples
+    carry it precomputed)."""
+    return example_key(ex)
 
 
 def encode_pairs(examples: list[CounterfactualExample], var: str, encoder) -> PairSet:
@@ -96,80 +132,112 @@ def encode_pairs(examples: list[CounterfactualExample], var: str, encoder) -> Pa
     return PairSet(examples, base_x, source_x, label, base_label, encoder.logit_positions(base_x), (var,))
 
 
+class Held:
+    """Held-out pair keys (``counterfactuals.pair_keys``) per interchanged-variable set."""
+
+    def __init__(self) -> None:
+        self.keys: dict[tuple[str, ...], set] = {}
+
+    def add(self, model: CausalModel, pairs: PairArrays) -> None:
+        self.keys.setdefault(pairs.key_vars, set()).update(keys_of(array_model(model), pairs))
+
+    def add_examples(self, model: CausalModel, keys: Collection, only: Optional[Sequence[str]] = None) -> None:
+        """Add ``pair_key`` tuples (from examples drawn elsewhere); ``only``: of these variables."""
+        wanted = tuple(sorted(only)) if only is not None else None
+        for names, ks in keys_from_examples(array_model(model), keys, wanted).items():
+            self.keys.setdefault(names, set()).update(ks)
+
+    def of(self, variables: Sequence[str]) -> set:
+        return self.keys.get(tuple(sorted(variables)), set())
+
+
+def draw_arrays(model: CausalModel, variables: Sequence[str], n: int, seed: int, balance: Optional[str],
+                informative: bool, held: Optional[Held]) -> PairArrays:
+    """Pairs as arrays (see ``draw_pair_arrays``), none of them among ``held``'s."""
+    return draw_pair_arrays(model, variables, n, np.random.default_rng(seed), input_balance=balance,
+                            informative=informative, exclude=held.of(variables) if held else frozenset())
+
+
+def as_examples(model: CausalModel, pairs: PairArrays, wanted: int) -> PairList:
+    """The drawn pairs as a split: examples, and how many were wanted."""
+    return PairList(pairs.examples(array_model(model)), wanted)
+
+
+@gc_paused()
 def draw_pairs(model: CausalModel, var: Union[str, Sequence[str]], n: int, seed: int, balance: Optional[str],
-          informative: bool, exclude: set) -> list[CounterfactualExample]:
-    """``n`` examples not in ``exclude``; with ``informative`` only label-changing ones, re-balanced
-    over the counterfactual label (filtering undoes the sampler's balance). Several variables:
-    each interchanged from its own source (multi-source examples, for joint training)."""
+               informative: bool, exclude: Collection) -> PairList:
+    """``n`` examples whose :func:`pair_key` is not in ``exclude``, labels balanced over the first
+    output's values; with ``informative`` only label-changing ones. Several variables: each
+    interchanged from its own source (multi-source examples, for joint training)."""
     variables = [var] if isinstance(var, str) else list(var)
-    out_var = model.outputs[0]
-    quota = n if not informative else -(-n // len(model.domain(out_var)))
-    buckets: dict = {}
-    out: list[CounterfactualExample] = []
-    for attempt in range(8):  # top up what the filters removed; tiny input spaces may leave fewer
-        want = n - len(out)
-        if want <= 0:
-            break
-        factor = 1.2 if not informative else 4.0
-        draw = counterfactual_dataset(model, variables, int(want * factor) + 8, seed=seed + 100 * attempt,
-                                      input_balance=balance)
-        for e in draw:
-            if len(out) >= n:
-                break
-            if pair_key(e) in exclude or (informative and not e.changed):
-                continue
-            b = buckets.setdefault(e.counterfactual_output[out_var], [])
-            if len(b) < quota or attempt >= 6:
-                b.append(e)
-                out.append(e)
-    random.Random(seed).shuffle(out)
-    return out
+    held = Held()
+    held.add_examples(model, exclude, only=variables)
+    return as_examples(model, draw_arrays(model, variables, n, seed, balance, informative, held), n)
 
 
+@gc_paused()
 def make_splits(model: CausalModel, var: str, n_train: int, n_dev: int, n_test: int, seed: int,
-                balance: Optional[str] = None, informative: bool = False) -> dict[str, list[CounterfactualExample]]:
+                balance: Optional[str] = None, informative: bool = False) -> dict[str, Any]:
     """Disjoint train/dev/test counterfactual examples for interchanging ``var``.
 
     When the input space is too small to hold pairs out (``disjoint`` False in the result),
-    train and dev are drawn without excluding the test pairs.
+    train and dev are drawn without excluding the test pairs. Each split is a
+    :class:`PairList` (``wanted`` says how many were asked for).
 
     ``informative``: keep only pairs whose interchange changes the label (on the rest, any
     alignment that ignores the source is scored right, and two hypotheses that agree there
     cannot be told apart)."""
-    test = draw_pairs(model, var, n_test, seed * 1000 + 1, balance, informative, set())
-    held = {pair_key(e) for e in test}
-    dev = draw_pairs(model, var, n_dev, seed * 1000 + 2, balance, informative, held)
-    held |= {pair_key(e) for e in dev}
-    train = draw_pairs(model, var, n_train, seed * 1000 + 3, balance, informative, held)
+    streams = SeedStreams(seed)
+    vs = [var]
+    test = draw_arrays(model, vs, n_test, streams.seed("data/test", var), balance, informative, None)
+    held = Held()
+    held.add(model, test)
+    dev = draw_arrays(model, vs, n_dev, streams.seed("data/dev", var), balance, informative, held)
+    held.add(model, dev)
+    train = draw_arrays(model, vs, n_train, streams.seed("data/train", var), balance, informative, held)
     disjoint = True
-    if len(train) < n_train // 2 or not dev:  # input space too small to hold pairs out
-        dev = dev or draw_pairs(model, var, n_dev, seed * 1000 + 2, balance, informative, set())
-        train = draw_pairs(model, var, n_train, seed * 1000 + 3, balance, informative, set())
+    if len(train) < n_train // 2 or (n_dev > 0 and not len(dev)):  # input space too small to hold pairs out
+        if not len(dev):
+            dev = draw_arrays(model, vs, n_dev, streams.seed("data/dev", var), balance, informative, None)
+        train = draw_arrays(model, vs, n_train, streams.seed("data/train", var), balance, informative, None)
         disjoint = False
-    return {"train": train, "dev": dev, "test": test, "disjoint": disjoint}
+    return {"train": as_examples(model, train, n_train), "dev": as_examples(model, dev, n_dev),
+            "test": as_examples(model, test, n_test), "disjoint": disjoint}
 
 
+@gc_paused()
 def isolate_pairs(model: CausalModel, a: str, b: str, n: int, seed: int, exclude: frozenset | set = frozenset(),
-                  max_tries: int = 200) -> list[CounterfactualExample]:
+                  max_tries: int = 200) -> PairList:
     """(base, source) pairs where interchanging ``a`` and interchanging ``b`` from the same
     source predict different outputs; each example is labelled with the ``a``-only
     counterfactual. On these pairs, an intervention on ``a``'s site that also moved ``b``
     would be wrong (RAVEL's isolate). ``exclude``: keys (:func:`pair_key`) of the pairs ``a``
-    was trained on -- an ``a``-only pair has the same label there, so it is held out here too."""
-    from ..causal.counterfactuals import make_example
-    rng = random.Random(seed)
-    out: list[CounterfactualExample] = []
-    for _ in range(n * max_tries):
-        if len(out) >= n:
-            break
-        base, src = model.sample_input(rng), model.sample_input(rng)
-        ex_a = make_example(model, base, {a: src})
-        if exclude and pair_key(ex_a) in exclude:
-            continue
-        ex_b = model.interchange(base, {b: src})
-        if any(ex_b[o] != ex_a.counterfactual_output[o] for o in model.outputs):
-            out.append(ex_a)
-    return out
+    was trained on -- an ``a``-only pair has the same label there, so it is held out here too.
+    At most ``n * max_tries`` candidates are drawn."""
+    for v in (a, b):
+        if v not in model.variables:
+            raise KeyError(f"model {model.name} has no variable '{v}'")
+    am = array_model(model)
+    rng = np.random.default_rng(SeedStreams(seed).seed("data/isolate", a, b))
+    held = Held()
+    held.add_examples(model, exclude, only=[a])
+    excluded = held.of([a])
+    fill = QuotaFill(np.array([n]), budget=n * max_tries, give_up=n * max_tries)
+    kept = []
+    while size := fill.next_size():
+        base, src = am.uniform(size, rng), am.uniform(size, rng)
+        base_vals = am.evaluate(base)
+        via_a, via_b = am.interchange(base, {a: src}), am.interchange(base, {b: src})
+        ok = np.zeros(size, dtype=bool)
+        for o in am.outputs:
+            ok |= np.asarray(via_a[o] != via_b[o], dtype=bool)
+        if excluded:
+            rows = np.flatnonzero(ok)
+            ok[rows[member(pair_keys(am, base[rows], [src[rows]]), excluded)]] = False
+        taken, _ = fill.accept(np.zeros(size, dtype=np.int64), ok, size)
+        kept.append(PairArrays((a,), base[taken], {a: src[taken]}, {o: base_vals[o][taken] for o in am.outputs},
+                               {o: via_a[o][taken] for o in am.outputs}))
+    return as_examples(model, concat_pairs(kept, (a,), am), n)
 
 
 def dataset_summary(splits: dict[str, dict[str, list]]) -> dict[str, Any]:

@@ -14,14 +14,16 @@ single-variable test/dev pairs are excluded from training.
 from __future__ import annotations
 
 import itertools
-import random
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Collection, Optional, Sequence
 
+import numpy as np
 import torch
 
 from ..causal import CausalModel, CounterfactualExample, informativeness
-from .data import draw_pairs, pair_key
+from ..seeds import SeedStreams
+from ..causal.counterfactuals import PairArrays, gc_paused
+from .data import Held, PairList, as_examples, draw_arrays
 
 
 @dataclass
@@ -46,35 +48,46 @@ def subsets(variables: Sequence[str]) -> list[tuple[str, ...]]:
     return [c for r in range(1, len(variables) + 1) for c in itertools.combinations(variables, r)]
 
 
+@gc_paused()
 def make_joint_splits(model: CausalModel, variables: Sequence[str], n_train: int, n_dev: int, n_test: int,
-                      seed: int, held: set, balance: Optional[str] = None,
+                      seed: int, held: Collection, balance: Optional[str] = None,
                       informative: bool = False) -> dict[str, Any]:
     """Joint ``dev``/``test`` (all variables interchanged) and multi-source ``train``.
 
     ``held``: keys (``data.pair_key``) of single-variable pairs that training must not see.
-    ``disjoint`` is False when the input space was too small to hold pairs out."""
+    ``disjoint`` is False when the input space was too small to hold pairs out. Each split is a
+    ``data.PairList`` (``wanted``: how many were asked for)."""
     variables = list(variables)
-    test = draw_pairs(model, variables, n_test, seed * 1000 + 4, balance, informative, set())
-    exclude = {pair_key(e) for e in test}
-    dev = draw_pairs(model, variables, n_dev, seed * 1000 + 5, balance, informative, exclude)
-    exclude |= {pair_key(e) for e in dev} | set(held)
+    streams = SeedStreams(seed)
 
-    def draw_train(excl: set) -> list[CounterfactualExample]:
+    def draw(vs: Sequence[str], n: int, stream: str, excl: Optional[Held]) -> PairArrays:
+        return draw_arrays(model, vs, n, streams.seed(stream, *vs), balance, informative, excl)
+
+    test = draw(variables, n_test, "data/joint/test", None)
+    exclude = Held()
+    exclude.add(model, test)
+    dev = draw(variables, n_dev, "data/joint/dev", exclude)
+    exclude.add(model, dev)
+    exclude.add_examples(model, held)
+
+    def draw_train(excl: Optional[Held]) -> PairList:
         groups = subsets(variables)
         out: list[CounterfactualExample] = []
         for i, subset in enumerate(groups):
             quota = n_train // len(groups) + (1 if i < n_train % len(groups) else 0)
-            out += draw_pairs(model, subset, quota, seed * 1000 + 10 + i, balance, informative, excl)
-        random.Random(seed * 1000 + 9).shuffle(out)
-        return out
+            out += as_examples(model, draw(subset, quota, "data/joint/train", excl), quota)
+        order = np.random.default_rng(streams.seed("data/joint/shuffle", *variables)).permutation(len(out))
+        return PairList([out[i] for i in order], n_train)
 
     train = draw_train(exclude)
     disjoint = True
-    if len(train) < n_train // 2 or not dev:
-        dev = dev or draw_pairs(model, variables, n_dev, seed * 1000 + 5, balance, informative, set())
-        train = draw_train(set())
+    if len(train) < n_train // 2 or (n_dev > 0 and not len(dev)):
+        if not len(dev):
+            dev = draw(variables, n_dev, "data/joint/dev", None)
+        train = draw_train(None)
         disjoint = False
-    return {"train": train, "dev": dev, "test": test, "disjoint": disjoint}
+    return {"train": train, "dev": as_examples(model, dev, n_dev), "test": as_examples(model, test, n_test),
+            "disjoint": disjoint}
 
 
 def encode_joint(examples: list[CounterfactualExample], variables: Sequence[str], encoder) -> JointPairSet:

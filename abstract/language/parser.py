@@ -228,7 +228,7 @@ def _syntax_error(err: UnexpectedInput, text: str, path: str) -> SpecError:
         hint = "is a '}' missing?" if "'}'" in expected else None
         return SpecError(f"unexpected end of file; expected {expected}", pos, source=text, hint=hint)
     if isinstance(err, UnexpectedCharacters):
-        at = err.pos_in_stream
+        at: int | None = err.pos_in_stream  # lark declares it `= None` on the base class; here an int
         ch = text[at] if at is not None and at < len(text) else "?"
         pos = ast.Pos(path, line, column)
         allowed = _expected_list(err.allowed) if err.allowed else None

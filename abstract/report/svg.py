@@ -6,6 +6,7 @@ used, so any number of figures can share one page without clashing.
 """
 from __future__ import annotations
 
+import math
 from html import escape
 from typing import Any, Sequence
 
@@ -30,11 +31,13 @@ def scale_low(grid_values: Sequence[Sequence[float | None]]) -> float:
 
 
 def iia_color(value: float | None, low: float = LOW) -> tuple[str, str]:
-    """(fill, text colour) for an IIA value on a scale from `low` to 1; lower values are clamped."""
-    if value is None:
+    """(fill, text colour) for an IIA value on a scale from `low` to 1; lower values are clamped.
+    Not measured (None) and not a number (NaN, which a hand-edited document may hold) are blank."""
+    if value is None or not math.isfinite(value):
         return "#ffffff", "#888888"
     v = min(max(value, low), HIGH)
     v = LOW + (v - low) / (HIGH - low) * (HIGH - LOW)  # onto the stops, which span LOW..HIGH
+    rgb: tuple[int, ...] = _STOPS[-1][1]
     for (x0, c0), (x1, c1) in zip(_STOPS, _STOPS[1:]):
         if v <= x1:
             t = (v - x0) / (x1 - x0)

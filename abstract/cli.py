@@ -97,7 +97,8 @@ def _rlimit(text: str) -> int:
     from .solver.checks import MAX_RLIMIT  # z3 keeps it in 32 bits: larger values would wrap to "no limit"
     value = _positive_int(text)
     if value > MAX_RLIMIT:
-        raise argparse.ArgumentTypeError(f"expected at most {MAX_RLIMIT:,} (z3's largest resource limit), got {value:,}")
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_RLIMIT:,} (z3's largest resource limit), "
+                                         f"got {value:,}")
     return value
 
 
@@ -234,8 +235,8 @@ def write_outputs(args: argparse.Namespace, docs: list[dict[str, Any]]) -> bool:
         return True
     jobs: list[tuple[str, Any]] = []
     if args.json:
-        doc = docs[0] if len(docs) == 1 else {"schema": "abstract.results-set/1", "results": docs}
-        jobs.append((args.json, lambda doc=doc: _write_json(args.json, doc, announce=False)))
+        whole = docs[0] if len(docs) == 1 else {"schema": "abstract.results-set/1", "results": docs}
+        jobs.append((args.json, lambda: _write_json(args.json, whole, announce=False)))
     if args.junit:
         from .verify.junit import write_junit
         jobs.append((args.junit, lambda: write_junit(docs, args.junit)))
@@ -247,14 +248,14 @@ def write_outputs(args: argparse.Namespace, docs: list[dict[str, Any]]) -> bool:
                 path = path.with_name(f"{path.stem}-{Path(doc['spec']['path']).stem}{path.suffix}")
             jobs.append((str(path), lambda doc=doc, path=path: write_report(doc, path)))
     ok = True
-    for path, write in jobs:
+    for where, write in jobs:
         try:
             write()
         except (OSError, UnicodeError) as err:
-            print(f"error: cannot write {path}: {_why(err)}", file=sys.stderr)
+            print(f"error: cannot write {where}: {_why(err)}", file=sys.stderr)
             ok = False
             continue
-        print(f"wrote {path}", file=sys.stderr)
+        print(f"wrote {where}", file=sys.stderr)
     return ok
 
 
@@ -287,7 +288,8 @@ def cmd_report(args: argparse.Namespace) -> int:
               + (f" (its schema is {schema!r})" if schema else "")
               + "; expected what `abstract verify --json` writes (schema abstract.results/1)", file=sys.stderr)
         return 2
-    problems = [(f"results[{i}]: " if len(docs) > 1 else "") + p for i, d in enumerate(docs) for p in document_problems(d)]
+    problems = [(f"results[{i}]: " if len(docs) > 1 else "") + p
+                for i, d in enumerate(docs) for p in document_problems(d)]
     if problems:
         print(f"error: {args.results} is a malformed abstract.results/1 document "
               "(see docs/results-schema.md):", file=sys.stderr)
@@ -323,7 +325,10 @@ def demo_spec() -> Path:
     """The shipped demo spec as a file path (its builder is looked up next to it): inside an
     installed wheel, or, in a checkout, the top-level specs/ file the package's link reaches."""
     from importlib.resources import files
-    return Path(str(files("abstract").joinpath(*DEMO_SPEC))).resolve()
+    resource = files("abstract")
+    for part in DEMO_SPEC:  # one step at a time: Traversable.joinpath takes one name before Python 3.11
+        resource = resource / part
+    return Path(str(resource)).resolve()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -41,6 +41,8 @@ class SpecVerificationFailed(Exception):
 
 
 class CausalSpecFile(pytest.File):
+    _abstract_checks: dict[str, Any] | None = None  # the checks-only document, once computed
+
     def collect(self):
         from .language import load_spec
         try:
@@ -56,7 +58,7 @@ class CausalSpecFile(pytest.File):
     def results(self, hypothesis: str | None = None) -> dict[str, Any]:
         """The results document: the checks only (``hypothesis=None``, computed once per file),
         or the checks and that one hypothesis's alignment."""
-        if hypothesis is None and hasattr(self, "_abstract_checks"):
+        if hypothesis is None and self._abstract_checks is not None:
             return self._abstract_checks
         from .verify.cache import DEFAULT_DIR, ResultsCache
         from .verify.pipeline import verify_spec
@@ -71,6 +73,12 @@ class CausalSpecFile(pytest.File):
 
 
 class _SpecItem(pytest.Item):
+    @property
+    def spec_file(self) -> CausalSpecFile:
+        """The spec file this item was collected from (it computes and holds the results)."""
+        assert isinstance(self.parent, CausalSpecFile), "spec items are collected by a CausalSpecFile"
+        return self.parent
+
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, (SpecVerificationFailed, SpecError)):
             err = excinfo.value
@@ -93,7 +101,7 @@ class SpecErrorItem(_SpecItem):
 class SpecChecksItem(_SpecItem):
     def runtest(self) -> None:
         from .cli import format_checks
-        doc = self.parent.results()
+        doc = self.spec_file.results()
         failed = [c for c in doc["checks"] if c["verdict"] != "proved"]
         if failed:
             raise SpecVerificationFailed(f"{len(failed)} symbolic check(s) did not pass:\n" + format_checks(failed))
@@ -105,7 +113,7 @@ class HypothesisItem(_SpecItem):
         self.hypothesis = hypothesis
 
     def runtest(self) -> None:
-        doc = self.parent.results(self.hypothesis)
+        doc = self.spec_file.results(self.hypothesis)
         for message in doc.get("warnings") or []:  # e.g. an unwritable results cache
             warnings.warn(AbstractWarning(message), stacklevel=1)
         errors = [e for e in doc.get("errors", []) if e.get("hypothesis") == self.hypothesis]

@@ -39,10 +39,10 @@ def sweep(layers: int, hidden: int, n: int, seq: int, steps: int, cached: bool) 
             cache, src = runner.prepare(base, site), runner.collect(source, site)
         for _ in range(steps):
             if cached:
-                out = runner.run_from_site(cache, lambda b: interv(b, src), logit_positions=last)
+                out = runner.run_from_site(cache, lambda b, f=interv, x=src: f(b, x), logit_positions=last)
             else:
                 s = runner.collect(source, site)
-                out = runner.run_with_hook(base, site, lambda b: interv(b, s), logit_positions=last)
+                out = runner.run_with_hook(base, site, lambda b, f=interv, x=s: f(b, x), logit_positions=last)
             loss = torch.nn.functional.cross_entropy(out.float(), labels)
             opt.zero_grad()
             loss.backward()

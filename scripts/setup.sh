@@ -7,7 +7,7 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import torch, abstract, pytest, hypothesis, tracr" >/dev/null 2>&1; then
+if ! .venv/bin/python -c "import torch, abstract, pytest, hypothesis, tracr, ruff, mypy" >/dev/null 2>&1; then
     .venv/bin/python -m pip install -q --upgrade pip
     # torch first, pinned: on this project's machines torch==2.13.0 resolves to a CPU wheel kept on
     # local disk; an unpinned torch would pull a multi-GB CUDA build. Elsewhere, install any torch

@@ -79,7 +79,7 @@ class Domain:
             return int(value) - self.low
         if self.kind == "bool":
             return int(value)
-        return self.members.index(value)  # type: ignore[arg-type]
+        return self.members.index(value)
 
     def value_at(self, index: int) -> Value:
         """The value at class index `index` (int ranges are not enumerated for it)."""

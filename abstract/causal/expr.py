@@ -8,7 +8,7 @@ evaluation raises `MechanismUndefined`, and the solver's totality check finds su
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Union
+from typing import Callable, Mapping, Union, cast
 
 from ..positions import NOWHERE, Pos
 from .domains import Domain, Type, Value
@@ -100,12 +100,16 @@ def _mod(a: int, b: int) -> int:
     return a % b
 
 
-_BINARY: dict[str, Callable[[Value, Value], Value]] = {
+# The compiler's type check makes arithmetic and ordering operate on ints only; == and != on any two
+# values of one type. compile_expr narrows the operand closures once, at compile time.
+_ARITHMETIC: dict[str, Callable[[int, int], int]] = {
     "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
     "//": _floordiv, "%": _mod,
-    "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
+}
+_ORDER: dict[str, Callable[[int, int], bool]] = {
     "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
 }
+_EQUALITY: dict[str, Callable[[Value, Value], bool]] = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b}
 
 Env = Mapping[str, Value]
 
@@ -124,15 +128,17 @@ def compile_expr(e: TExpr) -> Callable[[Env], Value]:
     assert isinstance(e, Op)
     fns = [compile_expr(a) for a in e.args]
     op = e.op
+    # int-typed operands (see _ARITHMETIC): narrowed once here, not on every evaluation
+    ints = cast("list[Callable[[Env], int]]", fns)
     if op == "neg":
-        (f,) = fns
-        return lambda env: -f(env)
+        (i,) = ints
+        return lambda env: -i(env)
     if op == "not":
         (f,) = fns
         return lambda env: not f(env)
     if op == "abs":
-        (f,) = fns
-        return lambda env: abs(f(env))
+        (i,) = ints
+        return lambda env: abs(i(env))
     if op == "and":
         f, g = fns
         return lambda env: bool(f(env)) and bool(g(env))
@@ -143,13 +149,16 @@ def compile_expr(e: TExpr) -> Callable[[Env], Value]:
         c, t, o = fns
         return lambda env: t(env) if c(env) else o(env)
     if op == "min":
-        return lambda env: min(f(env) for f in fns)
+        return lambda env: min(i(env) for i in ints)
     if op == "max":
-        return lambda env: max(f(env) for f in fns)
-    fn = _BINARY[op]
-    f, g = fns
-    return lambda env: fn(f(env), g(env))
-
+        return lambda env: max(i(env) for i in ints)
+    if op in _EQUALITY:
+        eq = _EQUALITY[op]
+        f, g = fns
+        return lambda env: eq(f(env), g(env))
+    arith = _ARITHMETIC.get(op) or _ORDER[op]
+    i, j = ints
+    return lambda env: arith(i(env), j(env))
 
 _SHOW_PREC = {"or": 1, "and": 2, "not": 3, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4,
               "+": 5, "-": 5, "*": 6, "//": 6, "%": 6, "neg": 7}

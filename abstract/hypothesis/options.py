@@ -111,8 +111,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("answer", NETWORK, "string", kinds=("torch", "hf"), doc='verbalizer of the outputs, e.g. " {sum}"'),
     OptionSpec("dtype", NETWORK, "dtype", kinds=("hf",), doc=", ".join(DTYPES)),
     OptionSpec("revision", NETWORK, "string", kinds=("hf",), doc="a Hub revision"),
-    OptionSpec("encoder", NETWORK, "encoder", default="auto", kinds=("torch",), doc="auto: the builder's encode if it has one, "
-               "else one-hot per input; builder: the builder supplies encode (no one-hot size limit)"),
+    OptionSpec("encoder", NETWORK, "encoder", default="auto", kinds=("torch",),
+               doc="auto: the builder's encode if it has one, else one-hot per input; "
+                   "builder: the builder supplies encode (no one-hot size limit)"),
 )
 
 

@@ -142,8 +142,8 @@ def _intervention(call: Optional[ast.CallValue], pos: ast.Pos, errors: list[Spec
     name = INTERVENTION_ALIASES.get(call.name.lower(), call.name.lower())
     if name not in INTERVENTIONS:
         close = suggest(call.name.lower(), INTERVENTIONS + tuple(INTERVENTION_ALIASES))
-        errors.append(SpecError(f"unknown intervention `{call.name}`", where,
-                                hint=f"did you mean `{close}`?" if close else f"expected one of: {', '.join(INTERVENTIONS)}"))
+        hint = f"did you mean `{close}`?" if close else f"expected one of: {', '.join(INTERVENTIONS)}"
+        errors.append(SpecError(f"unknown intervention `{call.name}`", where, hint=hint))
         return None
     accepted = _intervention_options(name)
     by_name = {o.name: o for o in accepted}
@@ -167,9 +167,9 @@ def _intervention(call: Optional[ast.CallValue], pos: ast.Pos, errors: list[Spec
             spec = by_name[key]
         elif key in all_names:
             owners = ", ".join(all_names[key].kinds)
+            takes = ", ".join(f"`{o.name}`" for o in accepted) or "no options"
             errors.append(SpecError(f"`{key}` is not an option of {name}(); it applies to {owners}",
-                                    _arg_pos(call, i, where, key_only=True),
-                                    hint=f"{name}() takes " + (", ".join(f"`{o.name}`" for o in accepted) or "no options")))
+                                    _arg_pos(call, i, where, key_only=True), hint=f"{name}() takes {takes}"))
             continue
         else:
             errors.append(SpecError(f"unknown option `{key}` of {name}()", _arg_pos(call, i, where, key_only=True),

@@ -155,8 +155,8 @@ def _check_hypothesis(h: ast.HypothesisDecl, models: dict[str, CausalModel], mod
         low, high = KNOWN_METRICS[e.metric]
         if not low <= len(e.args) <= high:
             count = f"{low}" if low == high else f"at least {low}"
-            errors.append(SpecError(f"{e.metric}(...) takes {count} variable{'s' if low > 1 else ''}, got {len(e.args)}",
-                                    e.pos))
+            plural = "s" if low > 1 else ""
+            errors.append(SpecError(f"{e.metric}(...) takes {count} variable{plural}, got {len(e.args)}", e.pos))
         if len(set(e.args)) < len(e.args):
             errors.append(SpecError(f"`{e.text}` names a variable twice", e.pos))
         for arg in e.args:
@@ -282,7 +282,7 @@ class _ModelCompiler:
         """Variables in dependency order; a cycle is reported with its path."""
         g = nx.DiGraph()
         g.add_nodes_from(declared)
-        for name, (kind, _dom, v, _pos) in declared.items():
+        for name, (_kind, _dom, v, _pos) in declared.items():
             if v is not None:
                 for ref in _names_in(v.expr):
                     if ref in declared:
@@ -311,8 +311,8 @@ class _ModelCompiler:
                 return None
             size = d.high - d.low + 1
             if size > MAX_DOMAIN_SIZE:
-                self.fail(f"the domain {d.low}..{d.high} has {size:,} values; at most {MAX_DOMAIN_SIZE:,} are supported",
-                          d.pos)
+                self.fail(f"the domain {d.low}..{d.high} has {size:,} values; "
+                          f"at most {MAX_DOMAIN_SIZE:,} are supported", d.pos)
                 return None
             return Domain.int_range(d.low, d.high, name)
         assert isinstance(d, ast.EnumDomain)
@@ -338,9 +338,10 @@ class _ModelCompiler:
             self.bad_tables.add(t.name)
 
     def _table(self, t: ast.TableDecl) -> None:
-        keys = [self.domain(k) for k in t.key_domains]
+        maybe_keys = [self.domain(k) for k in t.key_domains]
+        keys = [k for k in maybe_keys if k is not None]
         value_dom = self.domain(t.value_domain)
-        if None in keys or value_dom is None:
+        if len(keys) < len(maybe_keys) or value_dom is None:
             return
         if t.name in self.tables or t.name in BUILTINS:
             self.fail(f"table '{t.name}' is defined twice or shadows a built-in", t.pos)
@@ -431,8 +432,9 @@ class _ModelCompiler:
         return Op(e.op, (a, b), BOOL, e.pos)
 
     def call(self, e: ast.Call) -> TExpr | None:
-        args = [self.expr(a) for a in e.args]
-        if any(a is None for a in args):
+        maybe_args = [self.expr(a) for a in e.args]
+        args = [a for a in maybe_args if a is not None]
+        if len(args) < len(maybe_args):
             return None
         if e.func in self.tables:
             table = self.tables[e.func]
@@ -469,7 +471,8 @@ class _ModelCompiler:
         low, high = self.interval(e)
         if high - low + 1 > MAX_DOMAIN_SIZE:
             self.fail(f"this mechanism can take {high - low + 1:,} values (about {low}..{high}); "
-                      f"at most {MAX_DOMAIN_SIZE:,} are supported", pos, hint="declare a smaller domain, e.g. `x : 0..99 = ...`")
+                      f"at most {MAX_DOMAIN_SIZE:,} are supported", pos,
+                      hint="declare a smaller domain, e.g. `x : 0..99 = ...`")
             return None
         return Domain.int_range(low, high)
 

@@ -70,7 +70,8 @@ def _excerpt(source: str | None, pos: Pos | None) -> list[str]:
     column = pos.column
     if len(text) > MAX_EXCERPT:  # a generated one-line spec: show a window around the column
         start = max(0, min(column - 1 - MAX_EXCERPT // 2, len(text) - MAX_EXCERPT))
-        text = ("..." if start else "") + text[start:start + MAX_EXCERPT] + ("..." if start + MAX_EXCERPT < len(text) else "")
+        cut_end = start + MAX_EXCERPT < len(text)
+        text = ("..." if start else "") + text[start:start + MAX_EXCERPT] + ("..." if cut_end else "")
         column = column - start + (3 if start else 0)
         width = min(width, MAX_EXCERPT)
     gutter = f"{pos.line:>5} | "

@@ -20,7 +20,8 @@ GRAMMAR_PACKAGE, GRAMMAR_FOLDER, GRAMMAR_FILE = "abstract", "grammar", "causal.l
 # How terminals are named in "expected ..." messages.
 _FRIENDLY = {
     "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": 'a string "..."',
-    "COMP_OP": "a comparison (==, !=, <, <=, >, >=)", "ADD_OP": "'+'", "MINUS": "'-'", "MUL_OP": "'//' or '%'", "STAR": "'*'",
+    "COMP_OP": "a comparison (==, !=, <, <=, >, >=)", "ADD_OP": "'+'", "MINUS": "'-'", "MUL_OP": "'//' or '%'",
+    "STAR": "'*'",
     "$END": "end of file",
 }
 
@@ -227,10 +228,11 @@ def _syntax_error(err: UnexpectedInput, text: str, path: str) -> SpecError:
         hint = "is a '}' missing?" if "'}'" in expected else None
         return SpecError(f"unexpected end of file; expected {expected}", pos, source=text, hint=hint)
     if isinstance(err, UnexpectedCharacters):
-        ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else "?"
+        at: int | None = err.pos_in_stream  # lark declares it `= None` on the base class; here an int
+        ch = text[at] if at is not None and at < len(text) else "?"
         pos = ast.Pos(path, line, column)
-        expected = _expected_list(err.allowed) if err.allowed else None
-        msg = f"unexpected character {ch!r}" + (f"; expected {expected}" if expected else "")
+        allowed = _expected_list(err.allowed) if err.allowed else None
+        msg = f"unexpected character {ch!r}" + (f"; expected {allowed}" if allowed else "")
         hint = "strings use double quotes" if ch == "'" else None
         if ch == "\ufeff":
             hint = "the file starts with a byte-order mark: save it as UTF-8 without BOM"
@@ -255,8 +257,13 @@ def _pos(path: str, meta) -> ast.Pos:
     return ast.Pos(path, meta.line, meta.column, meta.end_line, meta.end_column)
 
 
+def _line_col(tok: Token) -> tuple[int, int]:
+    """Where a token starts; lark leaves it None only on tokens made by hand (0: nowhere, as NOWHERE)."""
+    return tok.line or 0, tok.column or 0
+
+
 def _tok_pos(path: str, tok: Token) -> ast.Pos:
-    return ast.Pos(path, tok.line, tok.column, tok.end_line, tok.end_column)
+    return ast.Pos(path, *_line_col(tok), tok.end_line, tok.end_column)
 
 
 @v_args(meta=True)
@@ -359,7 +366,8 @@ class _ToAst(Transformer):
 
     def table_decl(self, meta, c):
         name, keys, value_domain, *entries = c
-        rows, default, seen, where, default_pos = [], None, {}, [], ast.NOWHERE
+        rows, default, where, default_pos = [], None, [], ast.NOWHERE
+        seen: dict[tuple[ast.Literal, ...], ast.Pos] = {}
         for entry in entries:
             if entry is None:
                 continue
@@ -550,8 +558,9 @@ class _ToAst(Transformer):
         controls = parts["control"]
         return ast.HypothesisDecl(str(name), str(model), str(network), tuple(parts["align"]), tuple(parts["search"]),
                                   tuple(parts["train"]), tuple(parts["data"]), tuple(parts["expect"]),
-                                  tuple(str(c) for c in controls), _tok_pos(self.path, name), _tok_pos(self.path, model),
-                                  _tok_pos(self.path, network), tuple(_tok_pos(self.path, c) for c in controls))
+                                  tuple(str(c) for c in controls), _tok_pos(self.path, name),
+                                  _tok_pos(self.path, model), _tok_pos(self.path, network),
+                                  tuple(_tok_pos(self.path, c) for c in controls))
 
 
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
@@ -566,8 +575,9 @@ def _unquote(tok: Token, path: str) -> str:
         if ch == "\\":
             nxt = body[i + 1] if i + 1 < len(body) else ""
             if nxt not in _ESCAPES:
-                col = tok.column + 1 + i
-                raise SpecError(f"unknown escape '\\{nxt}' in a string", ast.Pos(path, tok.line, col, tok.line, col + 2),
+                line, col = _line_col(tok)
+                col += 1 + i
+                raise SpecError(f"unknown escape '\\{nxt}' in a string", ast.Pos(path, line, col, line, col + 2),
                                 hint='escapes are \\" \\\\ \\n \\t; write \\\\ for a backslash (or use /)')
             out.append(_ESCAPES[nxt])
             i += 2

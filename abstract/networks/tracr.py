@@ -69,6 +69,9 @@ def _np(x: Any) -> np.ndarray:
 class TracrEmbed(nn.Module):
     """Token ids ``[B, T]`` -> flattened residual ``[B, T * D]`` (token + position embedding)."""
 
+    token_embed: torch.Tensor  # buffers, declared for the type checker
+    pos_embed: torch.Tensor
+
     def __init__(self, token_embed: np.ndarray, pos_embed: np.ndarray, dtype: torch.dtype):
         super().__init__()
         self.register_buffer("token_embed", torch.tensor(token_embed, dtype=dtype))
@@ -83,12 +86,18 @@ class TracrEmbed(nn.Module):
 class TracrAttention(nn.Module):
     """One tracr attention sub-layer, residual included: ``x + MHA(x)`` on the flattened stream."""
 
+    query: nn.Linear  # set by name in __init__
+    key: nn.Linear
+    value: nn.Linear
+    linear: nn.Linear
+
     def __init__(self, p: Mapping[str, Mapping[str, Any]], heads: int, key_size: int, d_model: int,
                  causal: bool, dtype: torch.dtype):
         super().__init__()
         self.heads, self.key_size, self.d_model, self.causal = heads, key_size, d_model, causal
         for name in ("query", "key", "value", "linear"):
-            lin = nn.Linear(*_np(p[name]["w"]).shape, bias=True, dtype=dtype)
+            n_in, n_out = _np(p[name]["w"]).shape
+            lin = nn.Linear(n_in, n_out, bias=True, dtype=dtype)
             with torch.no_grad():
                 lin.weight.copy_(torch.tensor(_np(p[name]["w"]).T))
                 lin.bias.copy_(torch.tensor(_np(p[name].get("b", np.zeros(lin.out_features)))))
@@ -113,12 +122,16 @@ class TracrAttention(nn.Module):
 class TracrMLP(nn.Module):
     """One tracr MLP sub-layer, residual included: ``x + W2 relu(W1 x)`` on the flattened stream."""
 
+    linear_1: nn.Linear  # set by name in __init__
+    linear_2: nn.Linear
+
     def __init__(self, p: Mapping[str, Mapping[str, Any]], d_model: int, dtype: torch.dtype):
         super().__init__()
         self.d_model = d_model
         for name in ("linear_1", "linear_2"):
             w = _np(p[name]["w"])
-            lin = nn.Linear(*w.shape, bias=True, dtype=dtype)
+            n_in, n_out = w.shape
+            lin = nn.Linear(n_in, n_out, bias=True, dtype=dtype)
             with torch.no_grad():
                 lin.weight.copy_(torch.tensor(w.T))
                 lin.bias.copy_(torch.tensor(_np(p[name].get("b", np.zeros(w.shape[1])))))
@@ -132,6 +145,10 @@ class TracrMLP(nn.Module):
 
 class TracrHead(nn.Module):
     """Flattened residual -> logits over the output classes (tracr's unembedding at ``positions``)."""
+
+    out_dims: torch.Tensor  # buffers, declared for the type checker
+    positions: torch.Tensor
+    digits: torch.Tensor
 
     def __init__(self, out_dims: Sequence[int], positions: Sequence[int], d_model: int, scale: float):
         super().__init__()
@@ -183,7 +200,7 @@ class TracrTransformer(nn.Module):
         (``"m"``; tracr appends an id that depends on how many expressions the process built)."""
         if name in self.placements:
             return self.placements[name]
-        found = [p for label, p in self.placements.items() 
+        found = [p for label, p in self.placements.items()
                  if label.rpartition("_")[0] == name and label.rpartition("_")[2].isdigit()]
         if len(found) != 1:
             raise KeyError(f"{name!r} names {len(found)} variables of the residual stream "

@@ -115,10 +115,11 @@ def render_expectations(h: dict[str, Any], spec_path: str) -> str:
     rows = []
     for e in (h.get("expectations") or []):
         conf = e.get("confidence")
+        level = f"{conf:.0%}" if isinstance(conf, (int, float)) else ""
         n = e.get("n") or 0
         rows.append(f'<tr class="{"pass" if e.get("passed") else "fail"}"><td>{_badge(bool(e.get("passed")))}</td>'
                     f'<td class="mono nowrap">{_e(e.get("text"))}</td><td class="num">{fmt_value(e.get("value"))}</td>'
-                    f'<td class="num">{fmt_ci(e.get("ci_low"), e.get("ci_high"))} <span class="sub">{f"{conf:.0%}" if isinstance(conf, (int, float)) else ""}</span></td>'
+                    f'<td class="num">{fmt_ci(e.get("ci_low"), e.get("ci_high"))} <span class="sub">{level}</span></td>'
                     f'<td class="num">{_e(e.get("correct"))}/{_e(n)}</td><td class="why">{_e(e.get("reason"))}</td>'
                     f'<td>{_loc(e.get("location"), spec_path)}</td></tr>')
     if not rows:
@@ -137,14 +138,16 @@ def render_variable(name: str, v: dict[str, Any], hyp: str) -> str:
     ci = fmt_ci(*wilson_interval(correct, n)) if isinstance(n, int) and n > 0 and correct is not None else "—"
     pos = site.get("position")
     judged = judged_iia(iia)
-    rows = [f'<tr><th>this alignment (seed {_e(iia.get("best_seed"))}, best on dev)</th><td class="num"><b>{fmt_value(judged)}</b></td>'
+    rows = [f'<tr><th>this alignment (seed {_e(iia.get("best_seed"))}, best on dev)</th>'
+            f'<td class="num"><b>{fmt_value(judged)}</b></td>'
             f'<td class="num">{ci}</td><td class="num">{_e(correct)}/{_e(n)}</td><td>{_bar(judged)}</td></tr>',
             f'<tr><th>mean over {len(v.get("seeds") or [])} seeds</th><td class="num">{fmt_value(iia.get("mean"))}</td>'
             f'<td></td><td></td><td>{_bar(iia.get("mean"))}</td></tr>']
     for ctl, c in (v.get("controls") or {}).items():
         val, cn = (c or {}).get("iia"), (c or {}).get("n")
         rows.append(f'<tr><th>control: {_e(CONTROL_NAMES.get(ctl, ctl))}</th><td class="num">{fmt_value(val)}</td>'
-                    f'<td></td><td class="num">{"" if cn is None else "n=" + _e(cn)}</td><td>{_bar(val, "ctl")}</td></tr>')
+                    f'<td></td><td class="num">{"" if cn is None else "n=" + _e(cn)}</td>'
+                    f'<td>{_bar(val, "ctl")}</td></tr>')
     seeds = " · ".join(f'seed {_e(s.get("seed"))}: <b>{fmt_value(s.get("iia"))}</b>'
                        + (f' <span class="sub">({_e(s.get("correct"))}/{_e(s.get("n"))})</span>' if s.get("n") else "")
                        for s in v.get("seeds") or [])
@@ -155,8 +158,10 @@ def render_variable(name: str, v: dict[str, Any], hyp: str) -> str:
     caption = "Cells: best-seed IIA on held-out pairs, μ = mean over seeds; outlined: the chosen site."
     if joint:
         block = list(joint.get("block") or []) + [None, None]
-        joint_row = (f'<tr><th>trained jointly</th><td>with {_e(", ".join(x for x in (joint.get("group") or []) if x != name))}: '
-                     f'one shared basis, its columns {_e(block[0])}..{_e(block[1] - 1 if isinstance(block[1], int) else block[1])} '
+        others = ", ".join(x for x in (joint.get("group") or []) if x != name)
+        last = block[1] - 1 if isinstance(block[1], int) else block[1]
+        joint_row = (f'<tr><th>trained jointly</th><td>with {_e(others)}: '
+                     f'one shared basis, its columns {_e(block[0])}..{_e(last)} '
                      f'are {_e(name)}\'s</td></tr>')
         if (v.get("grid") or {}).get("training") == "separate":
             caption += " The grid comes from separate per-variable training; the IIA beside it from the joint training."
@@ -190,7 +195,8 @@ def render_multi(multi: dict[str, Any] | None) -> str:
 def render_hypothesis(h: dict[str, Any], spec_path: str) -> str:
     ok = _hyp_ok(h)
     t, d = h.get("train") or {}, h.get("dataset") or {}
-    train = ", ".join(f"{_e(k)} {_e(', '.join(map(str, x)) if isinstance(x, list) else _show(x))}" for k, x in t.items())
+    train = ", ".join(f"{_e(k)} {_e(', '.join(map(str, x)) if isinstance(x, list) else _show(x))}"
+                      for k, x in t.items())
     data = (f'{_e(d.get("train"))} training / {_e(d.get("test"))} held-out pairs, informativeness '
             f'{fmt_value(d.get("informativeness"), 2)}' if d else "")
     if d.get("held_out") is False:
@@ -198,7 +204,8 @@ def render_hypothesis(h: dict[str, Any], spec_path: str) -> str:
                  'space is too small to hold them out): these figures measure fit, not generalisation</b>')
     variables = "".join(render_variable(k, v, h.get("name", "")) for k, v in (h.get("variables") or {}).items())
     return (f'<section class="card {"passed" if ok else "failed"}" id="h-{_e(h.get("name"))}"><div class="card-head">'
-            f'{_badge(ok)}<h3>{_e(h.get("name"))}</h3><span class="sub mono">{_e(h.get("model"))} ~ {_e(h.get("network"))}'
+            f'{_badge(ok)}<h3>{_e(h.get("name"))}</h3>'
+            f'<span class="sub mono">{_e(h.get("model"))} ~ {_e(h.get("network"))}'
             f'</span>{_loc(h.get("location"), spec_path)}</div>'
             f'<p class="meta">train: {train}<br>{data}'
             f'{" · network " + _e(h.get("network_fingerprint")) if h.get("network_fingerprint") else ""}</p>'
@@ -221,7 +228,9 @@ def render_models(doc: dict[str, Any]) -> str:
                      f'<table><tr><th>variable</th><th>domain</th><th>mechanism</th></tr>{mech}</table></div>')
     legend = "".join(f'<span style="background:{KIND_FILL[k]};border-color:{KIND_STROKE[k]}"></span>{k}'
                      for k in ("input", "intermediate", "output"))
-    return f'<h2>Causal models</h2><p class="legend sub">{legend}</p><div class="graphs">{"".join(cards)}</div>' if cards else ""
+    if not cards:
+        return ""
+    return f'<h2>Causal models</h2><p class="legend sub">{legend}</p><div class="graphs">{"".join(cards)}</div>'
 
 
 def render_checks(doc: dict[str, Any]) -> str:
@@ -230,15 +239,18 @@ def render_checks(doc: dict[str, Any]) -> str:
         return ""
     rank = {"counterexample": 0, "unknown": 1, "proved": 2}
     rows = []
-    for c in sorted(checks, key=lambda c: rank.get(c.get("verdict"), 1)):
+    ordered = sorted(checks, key=lambda c: rank.get(c.get("verdict"), 1))
+    for c in ordered:
         v = c.get("verdict")
         cex = c.get("counterexample")
         cex_txt = ", ".join(f"{_e(k)} = {_e(_show(x))}" for k, x in cex.items()) if cex else ""
-        rows.append(f'<tr class="{"" if v == "proved" else "fail"}"><td>{_badge(None if v == "unknown" else v == "proved", "PROVED")}</td>'
-                    f'<td>{_e(c.get("model"))}</td><td class="mono check">{_e(c.get("name"))}</td><td>{_e(c.get("kind"))}</td>'
+        badge = _badge(None if v == "unknown" else v == "proved", "PROVED")
+        rows.append(f'<tr class="{"" if v == "proved" else "fail"}"><td>{badge}</td>'
+                    f'<td>{_e(c.get("model"))}</td><td class="mono check">{_e(c.get("name"))}</td>'
+                    f'<td>{_e(c.get("kind"))}</td>'
                     f'<td>{f"<span class=cex>{cex_txt}</span> " if cex_txt else ""}{_e(c.get("message"))}</td>'
                     f'<td>{_loc(c.get("location"), (doc.get("spec") or {}).get("path") or "")}</td></tr>')
-    bad = [r for r, c in zip(rows, sorted(checks, key=lambda c: rank.get(c.get("verdict"), 1))) if c.get("verdict") != "proved"]
+    bad = [r for r, c in zip(rows, ordered) if c.get("verdict") != "proved"]
     good = rows[len(bad):]
     head = '<tr><th></th><th>model</th><th>check</th><th>kind</th><th>counterexample / message</th><th>where</th></tr>'
     out = '<h2>Symbolic checks (z3)</h2>'
@@ -298,9 +310,11 @@ def render_html(results: dict[str, Any]) -> str:
     title = f"abstract: {Path(spec_path or 'spec').name} — {'PASS' if doc_passed(results) else 'FAIL'}"
     schema = _e(results.get("schema", "abstract.results/1"))
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1"><meta name="generator" content="abstract">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<meta name="generator" content="abstract">'
             f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>{body}"
-            f"<footer>Generated by abstract from a {schema} results document. IIA: interchange-intervention accuracy on "
+            f"<footer>Generated by abstract from a {schema} results document. "
+            "IIA: interchange-intervention accuracy on "
             f"held-out (base, source) pairs; intervals are Wilson score intervals.</footer></main></body></html>\n")
 
 

@@ -6,6 +6,7 @@ used, so any number of figures can share one page without clashing.
 """
 from __future__ import annotations
 
+import math
 from html import escape
 from typing import Any, Sequence
 
@@ -30,11 +31,13 @@ def scale_low(grid_values: Sequence[Sequence[float | None]]) -> float:
 
 
 def iia_color(value: float | None, low: float = LOW) -> tuple[str, str]:
-    """(fill, text colour) for an IIA value on a scale from `low` to 1; lower values are clamped."""
-    if value is None:
+    """(fill, text colour) for an IIA value on a scale from `low` to 1; lower values are clamped.
+    Not measured (None) and not a number (NaN, which a hand-edited document may hold) are blank."""
+    if value is None or not math.isfinite(value):
         return "#ffffff", "#888888"
     v = min(max(value, low), HIGH)
     v = LOW + (v - low) / (HIGH - low) * (HIGH - LOW)  # onto the stops, which span LOW..HIGH
+    rgb: tuple[int, ...] = _STOPS[-1][1]
     for (x0, c0), (x1, c1) in zip(_STOPS, _STOPS[1:]):
         if v <= x1:
             t = (v - x0) / (x1 - x0)
@@ -86,7 +89,8 @@ def heatmap_svg(grid: dict[str, Any], site: dict[str, Any] | None = None, title:
             m = _cell(vmean, i, j) if vmean is not None and vmean is not vmax else None
             fill, ink = iia_color(v, low)
             x = left + j * cw
-            tip = f"layer {layer}, position {positions[j]}: best {_fmt(v)}" + (f", mean {_fmt(m)}" if m is not None else "")
+            tip = f"layer {layer}, position {positions[j]}: best {_fmt(v)}"
+            tip += f", mean {_fmt(m)}" if m is not None else ""
             out.append(f'<g><title>{_e(tip)}</title><rect x="{x}" y="{y}" width="{cw}" height="{ch}" '
                        f'fill="{fill}" stroke="#ffffff" stroke-width="1"/>')
             dy = 3 if m is None else -1
@@ -130,7 +134,7 @@ def _fmt(v: float | None) -> str:
     return "—" if v is None else f"{v:.2f}"
 
 
-def graph_layers(nodes: list[dict[str, Any]], edges: list[Sequence[str]]) -> list[list[str]]:
+def graph_layers(nodes: list[dict[str, Any]], edges: Sequence[Sequence[Any]]) -> list[list[str]]:
     """Rows of node ids: inputs first, outputs last, others by longest path from an input;
     within a row, ordered by the mean column of their parents to keep edges from crossing."""
     g = nx.DiGraph()
@@ -193,7 +197,8 @@ def causal_graph_svg(model: dict[str, Any], name: str = "") -> str:
         y1, y2 = ya + bh, yb
         if y2 <= y1:  # same row or upward (only in a cyclic model): route around the side
             y1, y2 = ya + bh / 2, yb + bh / 2
-        out.append(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="#8a8f98" stroke-width="1.4"/>')
+        out.append(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" '
+                   'stroke="#8a8f98" stroke-width="1.4"/>')
         out.append(_arrowhead(x1, y1, x2, y2))
     for v, (x, y) in at.items():
         n = by_id.get(v, {"kind": "intermediate"})

@@ -115,6 +115,7 @@ def _context(model: CausalModel, enc: ModelEncoding, m: z3.ModelRef, names: Iter
 
 def _total(model: CausalModel, enc: ModelEncoding, name: str, bound: Bound) -> CheckResult:
     var = model.variables[name]
+    assert var.mechanism is not None, f"{name} is an input: it has no mechanism to be total"
     title = f"mechanism of {name} is total"
     if z3.is_true(enc.own_defined[name]):
         return CheckResult(model.name, title, "total", PROVED, "no division, modulo or partial table", None, var.pos)
@@ -197,6 +198,7 @@ def _assert(model: CausalModel, enc: ModelEncoding, prop: Property, bound: Bound
                            f"holds for {where} ({model.input_space_size():,} inputs)", None, prop.pos)
     if status == "unknown":
         return CheckResult(model.name, title, "assert", UNKNOWN, bound.explain(why), None, prop.pos)
+    assert m is not None  # "sat" always comes with its model
     cex = _context(model, enc, m, free_vars(prop.expr))
     undefined = z3.is_false(m.eval(p.defined, model_completion=True))
     return CheckResult(model.name, title, "assert", COUNTEREXAMPLE,
@@ -250,6 +252,7 @@ def check_equivalence(a: CausalModel, b: CausalModel, pos: Pos | None = None,
                            f"same outputs ({', '.join(a.outputs)}) for all {a.input_space_size():,} inputs", None, pos)
     if status == "unknown":
         return CheckResult(label, title, "equivalent", UNKNOWN, bound.explain(why), None, pos)
+    assert m is not None  # "sat" always comes with its model
     cex: dict[str, Any] = ea.decode_inputs(m)
     def_a, def_b = z3.is_true(m.eval(da, model_completion=True)), z3.is_true(m.eval(db, model_completion=True))
     for enc, model, ok in ((ea, a, def_a), (eb, b, def_b)):

@@ -24,7 +24,7 @@ import site
 import sys
 import sysconfig
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, TypeGuard
 
 from ..language import Spec
 
@@ -69,7 +69,7 @@ def _installed_prefixes() -> tuple[str, ...]:
     return tuple(str(r).rstrip(os.sep) + os.sep for r in roots)
 
 
-def is_local_file(file: str | Path | None) -> bool:
+def is_local_file(file: str | Path | None) -> TypeGuard[str | Path]:
     """A Python source file of the user's (not installed code, not abstract itself)."""
     if not file or not str(file).endswith(".py") or str(file).startswith(_installed_prefixes()):
         return False

@@ -94,8 +94,8 @@ def _expectation_case(suite: ET.Element, stem: str, h: dict[str, Any], e: dict[s
         var = (h.get("variables") or {}).get(e["args"][0]) or {}
         site = var.get("site") or {}
         pos = site.get("position")
-        items += [("site", f"layer {site.get('layer')} {site.get('component') or ''} {'' if pos is None else pos}".strip()
-                   if site else None),
+        where = f"layer {site.get('layer')} {site.get('component') or ''} {'' if pos is None else pos}".strip()
+        items += [("site", where if site else None),
                   ("iia_mean_over_seeds", (var.get("iia") or {}).get("mean"))]
         items += [(f"control.{k}", fmt_value((c or {}).get("iia"), 4)) for k, c in (var.get("controls") or {}).items()]
         joint = var.get("joint") or {}

@@ -6,6 +6,7 @@ report and the pytest plugin all read.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import platform
 import sys
 import time
@@ -88,13 +89,13 @@ def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device
     (not trained) to check. A malformed entry is recomputed; an unwritable cache adds a line
     to the document's "warnings" and the result is kept. Anything a builder or an alignment
     raises (sys.exit included; not KeyboardInterrupt) is an error of that hypothesis only."""
-    from ..solver import check_spec
+    from ..solver import DEFAULT_RLIMIT, check_spec
 
     started = time.time()
     spec = load_spec(path)
     say = on_event or (lambda msg: None)
     say(f"checking {len(spec.models)} model(s) with z3")
-    checks = check_spec(spec, **({"rlimit": rlimit} if rlimit else {}))
+    checks = check_spec(spec, rlimit=rlimit or DEFAULT_RLIMIT)
     doc: dict[str, Any] = {
         "schema": "abstract.results/1",
         "spec": {"path": str(path), "sha256": spec.sha256, "text": spec.text},
@@ -126,7 +127,7 @@ def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device
             key = cache_key(spec=spec.sha256, hypothesis=h.name, seed=seed, device=doc["run"]["device"],
                             network=[network_source_fingerprint(spec, h.network), net.fingerprint],
                             versions=versions(), code=package_fingerprint())
-            result = cache.get(key, valid=lambda r, name=h.name: hypothesis_result_problems(r, name))
+            result = cache.get(key, valid=functools.partial(hypothesis_result_problems, name=h.name))
             if cache.last_miss:
                 say(cache.last_miss)
             if result is None:

@@ -10,7 +10,7 @@ later versions of ``abstract.results/1`` may add fields.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, TypeGuard, Union
 
 
 @dataclass(frozen=True)
@@ -205,6 +205,11 @@ def _describe(shape: Shape) -> str:
             "null": "null", "any": "a scalar", "json": "any value"}[shape.kind]
 
 
+def _is_int(value: Any) -> TypeGuard[int]:
+    """An int of JSON's (a bool is not one, though Python's bool is an int)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _scalar_ok(value: Any, shape: Scalar) -> bool:
     kind = shape.kind
     if kind == "json":
@@ -214,7 +219,7 @@ def _scalar_ok(value: Any, shape: Scalar) -> bool:
     if kind == "bool":
         return isinstance(value, bool)
     if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
+        return _is_int(value)
     if kind == "num":
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if kind == "str":
@@ -263,7 +268,7 @@ def _check(value: Any, shape: Shape, path: str, out: list[str], limit: int) -> N
             continue
         _check(value[name], sub, f"{path}.{name}", out, limit)
     correct, n = value.get("correct"), value.get("n")
-    if _scalar_ok(correct, INT) and _scalar_ok(n, INT) and not 0 <= correct <= n:
+    if _is_int(correct) and _is_int(n) and not 0 <= correct <= n:
         out.append(f"{path}: expected 0 <= correct <= n, got correct={correct}, n={n}")
 
 

@@ -9,7 +9,8 @@ hierarchical (left/right) structure the natural solution, as in Geiger et al. (2
 
 ``build(width=16, depth=3, ...)`` trains deterministically (fixed seed, CPU) in seconds and
 caches the weights under ``$ABSTRACT_CACHE_DIR`` (default ``.abstract-cache/``), keyed by all
-arguments. The module has ``embed`` (fixed shape vectors), ``layers`` (ModuleList of Linear+ReLU), ``head`` (2 logits: classes False, True) and ``encode(inputs)`` for the engine.
+arguments. The module has ``embed`` (fixed shape vectors), ``layers`` (ModuleList of Linear+ReLU),
+``head`` (2 logits: classes False, True) and ``encode(inputs)`` for the engine.
 Sites: ``layer 0`` is the input embedding, ``layer k`` the k-th hidden layer (DAS paper numbering).
 """
 from __future__ import annotations
@@ -30,6 +31,8 @@ class ShapeEmbedding(nn.Module):
     """Shape indices ``[N, 4]`` -> concatenated fixed shape vectors ``[N, 4 * embed]``.
 
     Vector inputs (``[N, 4 * embed]`` floats, as in training) pass through unchanged."""
+
+    shapes: torch.Tensor  # a buffer, declared for the type checker
 
     def __init__(self, shapes: torch.Tensor):
         super().__init__()

@@ -37,7 +37,8 @@ def test_shared_source(models):
     m = models["HierarchicalEquality"]
     for ex in counterfactual_dataset(m, ["left", "right"], n=50, seed=1, shared_source=True):
         assert ex.sources["left"] == ex.sources["right"]
-        assert ex.counterfactual_output["label"] == m.run(ex.sources["left"])["label"]  # both swapped: the source's label
+        # both swapped: the source's label
+        assert ex.counterfactual_output["label"] == m.run(ex.sources["left"])["label"]
 
 
 def test_counterfactual_labels_are_balanced(models):

@@ -77,7 +77,8 @@ def test_check_json_output(tmp_path):
     assert main(["check", _write(tmp_path, FAILING_ASSERT), "--json", str(out)]) == 1
     doc = json.loads(out.read_text())
     failing = [c for c in doc["checks"] if c["verdict"] == "counterexample"]
-    assert failing and failing[0]["kind"] == "assert" and failing[0]["counterexample"]["a"] != failing[0]["counterexample"]["b"]
+    assert failing and failing[0]["kind"] == "assert"
+    assert failing[0]["counterexample"]["a"] != failing[0]["counterexample"]["b"]
 
 
 def test_no_command_prints_help(capsys):

@@ -56,7 +56,8 @@ def test_one_unwritable_output_does_not_stop_the_others(tmp_path, capsys, blocke
     spec = _write(tmp_path, CHECKS_ONLY)
     paths = {"json": str(tmp_path / "r.json"), "junit": str(tmp_path / "j.xml"), "html": str(tmp_path / "r.html")}
     paths[bad] = blocked
-    code = main(["verify", spec, "--quiet", "--json", paths["json"], "--junit", paths["junit"], "--html", paths["html"]])
+    code = main(["verify", spec, "--quiet",
+                 "--json", paths["json"], "--junit", paths["junit"], "--html", paths["html"]])
     err = capsys.readouterr().err
     assert code == 2
     assert f"error: cannot write {blocked}" in err and "Traceback" not in err

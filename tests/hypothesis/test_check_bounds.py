@@ -115,8 +115,9 @@ def test_did_you_mean_on_thousands_of_unknown_names_is_bounded(monkeypatch):
 
 
 # ------------------------------------------------------------------ nesting is checked while parsing
-@pytest.mark.parametrize("expr", ["not " * 100_000 + "(a == 1)", "- " * 100_000 + "a", "(" * 100_000 + "a" + ")" * 100_000,
-                                  "max(" * 50_000 + "a" + ", 1)" * 50_000, " + ".join(["a"] * 50_000)],
+@pytest.mark.parametrize("expr", ["not " * 100_000 + "(a == 1)", "- " * 100_000 + "a",
+                                  "(" * 100_000 + "a" + ")" * 100_000, "max(" * 50_000 + "a" + ", 1)" * 50_000,
+                                  " + ".join(["a"] * 50_000)],
                          ids=["nots", "signs", "parens", "calls", "sum"])
 def test_deep_nesting_is_refused_while_parsing(expr):
     """The error comes from the point where the nesting passed the limit, not from the end of

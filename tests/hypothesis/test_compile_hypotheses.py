@@ -55,7 +55,8 @@ CASES = [
     ("align s to layer -1", "net", "layer -1", ["layer -1 is negative", "layers count from 0"]),
     ("align s\n    search layer -2..1", "net", "layer -2..1", ["layer -2 is negative"]),
     ("align s\n    train seeds [3, 3]", "net", "seeds [3, 3]", ["`seeds` lists seed 3 twice"]),
-    ("align s via rotate(dim=2)", "net", "rotate(dim=2)", ["unknown intervention `rotate`", "did you mean `rotation`?"]),
+    ("align s via rotate(dim=2)", "net", "rotate(dim=2)",
+     ["unknown intervention `rotate`", "did you mean `rotation`?"]),
     ("align s via dass(dim=2)", "net", "dass(dim=2)", ["unknown intervention `dass`", "did you mean `das`?"]),
     ("align s\n    data balance ss", "net", "balance ss", ["`balance ss`: model M has no such variable",
                                                          "did you mean `s`?"]),
@@ -89,7 +90,8 @@ def test_check_refuses_with_location_caret_and_hint(tmp_path, capsys, body, net,
 
 def test_network_declarations_are_compiled(tmp_path, capsys):
     text = HEAD.replace('{ prompt "{a} plus {b} is", answer " {o}" }', '{ prompt "{a} plus {b} is", answr " {o}" }')
-    text += 'network half = torch "m.py:build" { prompt "{a}" }\nnetwork t = hf "gpt2" { prompt "{zz}", answer " {o}", dtype float33 }\n'
+    text += 'network half = torch "m.py:build" { prompt "{a}" }\n'
+    text += 'network t = hf "gpt2" { prompt "{zz}", answer " {o}", dtype float33 }\n'
     text += "hypothesis h : M ~ t {\n    align s\n}\n"
     code, err = _check(tmp_path, text, capsys)
     assert code == 2
@@ -187,8 +189,8 @@ def test_build_plan_raises_every_problem_at_once():
 
 
 def test_plan_reads_positional_and_aliased_interventions():
-    spec = parse_text(COPY + "hypothesis h : Copy ~ hand {\n    align a via rotation(4)\n    align b via neurons(3, [1, 2], 1)\n"
-                      "    align y via interchange()\n}", "x.causal")
+    spec = parse_text(COPY + "hypothesis h : Copy ~ hand {\n    align a via rotation(4)\n"
+                      "    align b via neurons(3, [1, 2], 1)\n    align y via interchange()\n}", "x.causal")
     plan = build_plan(spec.hypotheses[0])
     assert [v.intervention for v in plan.variables] == [
         InterventionPlan("das", 4), InterventionPlan("neurons", 3, (1, 2, 3)), InterventionPlan("full", None)]

@@ -100,7 +100,8 @@ def test_causal_graph(spec):
 def test_typed_mechanisms(spec):
     m = spec.models["Colors"]
     shifted = m.variables["shifted"].mechanism
-    assert isinstance(shifted, Lookup) and shifted.table.name == "Next" and shifted.args == (Var("c", m.domain("c").type),)
+    assert isinstance(shifted, Lookup) and shifted.table.name == "Next"
+    assert shifted.args == (Var("c", m.domain("c").type),)
     same = m.variables["same"].mechanism
     assert isinstance(same, Op) and same.op == "==" and same.type == BOOL
     assert m.mechanism_text("out") == "if flag and not same then score else max(big, 0)"

@@ -297,7 +297,8 @@ def test_unknown_variable_in_align():
 
 
 def test_unknown_metric():
-    t = model("  x = a\n  output y = x") + NET + "hypothesis h : M ~ n {\n  align x to layer 1\n  expect iaa(x) >= 0.9\n}\n"
+    t = model("  x = a\n  output y = x") + NET + "hypothesis h : M ~ n {\n  align x to layer 1\n" \
+        "  expect iaa(x) >= 0.9\n}\n"
     check(error_of(t), 9, 10, "unknown metric 'iaa'", "did you mean 'iia'?", text=t)
 
 
@@ -311,21 +312,24 @@ def test_metric_arity_and_unaligned_variable():
 
 def test_joint_needs_two_distinct_variables():
     t = model("  x = a\n  z = b\n  output y = x + z") + NET + \
-        "hypothesis h : M ~ n {\n  align x to layer 1\n  align z to layer 1\n  expect joint(x) >= 0.5, joint(x, x) >= 0.5\n}\n"
+        "hypothesis h : M ~ n {\n  align x to layer 1\n  align z to layer 1\n" \
+        "  expect joint(x) >= 0.5, joint(x, x) >= 0.5\n}\n"
     errs = errors_of(t)
     check(errs[0], 11, 10, "joint(...) takes at least 2 variables, got 1", text=t)
     check(errs[1], 11, 27, "`joint(x, x) >= 0.5` names a variable twice", text=t)
 
 
 def test_unknown_control():
-    t = model("  x = a\n  output y = x") + NET + "hypothesis h : M ~ n {\n  align x to layer 1\n  control random_netwrk\n}\n"
+    t = model("  x = a\n  output y = x") + NET + "hypothesis h : M ~ n {\n  align x to layer 1\n" \
+        "  control random_netwrk\n}\n"
     rendered = error_of(t).render()
     assert "unknown control 'random_netwrk'" in rendered and "did you mean 'random_network'?" in rendered
     assert rendered.startswith(f"{FILE}:9:11:")  # the control's own name
 
 
 def test_threshold_outside_unit_interval():
-    t = model("  x = a\n  output y = x") + NET + "hypothesis h : M ~ n {\n  align x to layer 1\n  expect iia(x) >= 1.5\n}\n"
+    t = model("  x = a\n  output y = x") + NET + "hypothesis h : M ~ n {\n  align x to layer 1\n" \
+        "  expect iia(x) >= 1.5\n}\n"
     check(error_of(t), 9, 10, "threshold 1.5 is not between 0 and 1", text=t)
 
 
@@ -396,7 +400,8 @@ def test_equivalent_models_must_share_an_interface():
 
 def test_errors_come_in_reading_order_and_a_bad_align_is_not_offered_as_aligned():
     t = model("  x = a\n  output y = x") + NET + \
-        "hypothesis h : M ~ n {\n  align q to layer 1\n  align x to layer 1\n  expect iia(q) >= 0.5, iia(y) >= 0.5\n}\n" + \
+        "hypothesis h : M ~ n {\n  align q to layer 1\n  align x to layer 1\n" \
+        "  expect iia(q) >= 0.5, iia(y) >= 0.5\n}\n" + \
         "assert Z: y == 1\n"
     errs = errors_of(t)
     assert [e.pos.line for e in errs] == sorted(e.pos.line for e in errs)

@@ -175,8 +175,8 @@ def _gen(rng: random.Random, ty: str, depth: int) -> tuple[str, str]:
         k = rng.randrange(7)
         if k <= 2:
             op = rng.choice(["+", "-", "*", "//", "%"])
-            (l, lp), (r, rp) = _gen(rng, "int", depth - 1), _gen(rng, "int", depth - 1)
-            return f"({l} {op} {r})", f"({lp} {op} {rp})"
+            (left, lp), (r, rp) = _gen(rng, "int", depth - 1), _gen(rng, "int", depth - 1)
+            return f"({left} {op} {r})", f"({lp} {op} {rp})"
         if k == 3:
             s, p = _gen(rng, "int", depth - 1)
             return f"(-{s})", f"(-{p})"
@@ -194,16 +194,16 @@ def _gen(rng: random.Random, ty: str, depth: int) -> tuple[str, str]:
         k = rng.randrange(6)
         if k == 0:
             op = rng.choice(["and", "or"])
-            (l, lp), (r, rp) = _gen(rng, "bool", depth - 1), _gen(rng, "bool", depth - 1)
-            return f"({l} {op} {r})", f"({lp} {op} {rp})"
+            (left, lp), (r, rp) = _gen(rng, "bool", depth - 1), _gen(rng, "bool", depth - 1)
+            return f"({left} {op} {r})", f"({lp} {op} {rp})"
         if k == 1:
             s, p = _gen(rng, "bool", depth - 1)
             return f"(not {s})", f"(not {p})"
         if k in (2, 3):
             sub = rng.choice(["int", "int", "bool", "enum"])
             op = rng.choice(["==", "!=", "<", "<=", ">", ">="] if sub == "int" else ["==", "!="])
-            (l, lp), (r, rp) = _gen(rng, sub, depth - 1), _gen(rng, sub, depth - 1)
-            return f"({l} {op} {r})", f"({lp} {op} {rp})"
+            (left, lp), (r, rp) = _gen(rng, sub, depth - 1), _gen(rng, sub, depth - 1)
+            return f"({left} {op} {r})", f"({lp} {op} {rp})"
         if k == 4:
             return _ite(rng, "bool", depth)
         return (rng.choice(BOOL_VARS),) * 2
@@ -243,7 +243,7 @@ def _compile_one(src: str, ty: str):
 def test_show_round_trips_and_evaluation_matches_python(seed):
     rng = random.Random(seed)
     model = None
-    for i in range(40):
+    for _ in range(40):
         ty = rng.choice(["int", "int", "bool", "enum"])
         src, py = _gen(rng, ty, rng.randint(1, 4))
         mech, model = _compile_one(src, ty)

@@ -67,8 +67,8 @@ def fields(value: Any, sh: shape.Shape, path: str = "") -> Iterator[tuple[str, d
     present in `value`, following the shape (lists -> [], maps -> *)."""
     if isinstance(sh, shape.OneOf):  # the option of the value's JSON kind (null: none to walk)
         kind = shape.ListOf if isinstance(value, list) else shape.Obj if isinstance(value, dict) else None
-        option = next((o for o in sh.options if kind and isinstance(o, (kind, shape.MapOf) if kind is shape.Obj else kind)),
-                      None)
+        accepted = (kind, shape.MapOf) if kind is shape.Obj else kind
+        option = next((o for o in sh.options if kind and isinstance(o, accepted)), None)
         if option is not None:
             yield from fields(value, option, path)
         return
@@ -262,7 +262,8 @@ def test_html_escapes_every_user_controlled_string_and_key(evil_doc, tmp_path):
     html = render_html(evil_doc)
     assert "<script" not in html and "&lt;script&gt;" in html
     # counterexample keys (user variable names) are escaped too
-    cex_keys = [k for c in evil_doc["checks"] for k in (c.get(EVIL + "counterexample") or c.get("counterexample") or {})]
+    cex_keys = [k for c in evil_doc["checks"]
+                for k in (c.get(EVIL + "counterexample") or c.get("counterexample") or {})]
     assert cex_keys
     from abstract.report import write_report
     written = write_report(evil_doc, tmp_path / "r.html").read_text(encoding="utf-8")

@@ -137,6 +137,16 @@ def test_colour_scale_and_layers():
     assert graph_layers(flat, [("a", "y")]) == [["a"], ["y"]]
 
 
+
+def test_a_heatmap_cell_that_is_not_a_number_is_blank_not_a_crash(doc, tmp_path):
+    """Python's json reads NaN and Infinity; a hand-edited document may hold them."""
+    assert iia_color(float("nan")) == iia_color(float("inf")) == iia_color(None)
+    doc = copy.deepcopy(doc)
+    grid = next(iter(doc["hypotheses"][0]["variables"].values()))["grid"]
+    grid["iia_max"][0][0] = float("nan")
+    html = write_report(doc, tmp_path / "nan.html").read_text(encoding="utf-8")
+    assert "best nan" in html  # the cell is drawn (blank), its tooltip says what it holds
+
 @pytest.mark.skipif(not any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")),
                     reason="no chromium installed")
 def test_screenshot(tmp_path):

@@ -53,7 +53,8 @@ def _bool_expr(names: tuple[str, ...], depth: int) -> st.SearchStrategy[str]:
     sub = _bool_expr(names, depth - 1)
     return st.one_of(
         leaf,
-        st.tuples(ints, st.sampled_from(["==", "!=", "<", "<=", ">", ">="]), ints).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        st.tuples(ints, st.sampled_from(["==", "!=", "<", "<=", ">", ">="]), ints)
+        .map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
         st.tuples(sub, st.sampled_from(["and", "or"]), sub).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
         sub.map(lambda a: f"(not {a})"),
         st.tuples(_color_expr(depth - 1), _color_expr(depth - 1)).map(lambda t: f"({t[0]} == {t[1]})"),
@@ -69,7 +70,8 @@ def models(draw) -> str:
     table = ", ".join(f"{k}: {draw(st.integers(-3, 3))}" for k in keys)
     if draw(st.booleans()) or not keys:
         table += (", " if table else "") + f"_: {draw(st.integers(-3, 3))}"
-    heat = ", ".join(f"{m}: {draw(st.integers(0, 2))}" for m in draw(st.sets(st.sampled_from(["red", "green", "blue"]))))
+    colors = draw(st.sets(st.sampled_from(["red", "green", "blue"])))
+    heat = ", ".join(f"{m}: {draw(st.integers(0, 2))}" for m in colors)
     declared = draw(st.sampled_from(["", " : -4..4", " : 0..9"]))
     m1 = draw(_int_expr(("x", "y"), 2))
     if draw(st.booleans()):

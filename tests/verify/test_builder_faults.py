@@ -107,8 +107,8 @@ def test_other_specs_still_run_and_every_output_is_written(tmp_path, calls, caps
     (tmp_path / "b" / "net.py").write_text(NET)
     (tmp_path / "b" / "ok.causal").write_text(SPEC)
     out = tmp_path / "out"
-    code = main(["verify", str(broken), str(tmp_path / "b" / "ok.causal"), "--quiet", "--no-cache", "--json", str(out / "r.json"),
-                 "--junit", str(out / "j.xml"), "--html", str(out / "r.html")])
+    code = main(["verify", str(broken), str(tmp_path / "b" / "ok.causal"), "--quiet", "--no-cache",
+                 "--json", str(out / "r.json"), "--junit", str(out / "j.xml"), "--html", str(out / "r.html")])
     assert code == 2
     docs = json.loads((out / "r.json").read_text())["results"]
     assert [len(d["hypotheses"]) for d in docs] == [1, 2]

@@ -50,7 +50,8 @@ def test_failed_expectation_reads_well(pytester, monkeypatch):
     pytester.makepyfile(net=NET)
     result = pytester.runpytest_inprocess("--abstract-no-cache")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*hypothesis h: 1 expectation(s) not met*", "*eq.causal:9:12: expect iia(label) >= 0.9*"])
+    result.stdout.fnmatch_lines(["*hypothesis h: 1 expectation(s) not met*",
+                                 "*eq.causal:9:12: expect iia(label) >= 0.9*"])
 
 
 def test_failed_assert_and_spec_error(pytester):

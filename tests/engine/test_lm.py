@@ -140,3 +140,29 @@ def test_stacked_row_training_equals_training_each_position(family, component):
         assert site_losses == pytest.approx(alone_losses, abs=1e-5)
         assert torch.allclose(interv.basis, alone.basis, atol=1e-5)
         assert not torch.allclose(interv.basis, make_intervention(ip, 32, seed=5).basis, atol=1e-3)  # it trained
+
+
+def test_joint_alignment_on_a_language_model(tmp_path, copy_lm_dir):
+    """`train ... joint true` with explicit sites on an LM (it used to crash encoding the empty
+    per-variable training set): one shared basis at the last token, multi-source pairs, the
+    document shape of the joint path, and a's block carries a (the network copies a)."""
+    spec = _spec(tmp_path, copy_lm_dir, """
+hypothesis joint_ab : Copy ~ lm {
+    align a to layer 1 position last via das(dim=4)
+    align b to layer 1 position -1 via das(dim=2)
+    train samples 192, epochs 4, batch 32, lr 0.01, seeds 1, joint true
+    data test 60, dev 30
+    control random_network
+}
+""")
+    r = align_hypothesis(spec, "joint_ab", progress=False, device="cpu")
+    assert r["train"]["joint"] is True and r["dataset"]["joint"]["a,b"]["test"] == 60
+    assert r["dataset"]["train"] == r["dataset"]["joint"]["a,b"]["train"] > 0
+    for v, block in (("a", [0, 4]), ("b", [4, 6])):
+        e = r["variables"][v]
+        assert e["joint"] == {"group": ["a", "b"], "block": block, "training": "multi_source"}
+        assert e["site"]["layer"] == 1 and e["intervention"]["parametrization"] == "multi_variable"
+        assert e["iia"]["n"] == 60 and e["controls"]["random_network"]["n"] == 60
+    j = r["multi"]["joint"]["a,b"]
+    assert j["n"] == 60 and j["site"] == {"layer": 1, "component": "resid_post", "position": "last"}
+    assert r["variables"]["a"]["iia"]["max"] >= 0.5, r["variables"]["a"]  # chance is 1/6

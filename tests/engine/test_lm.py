@@ -166,3 +166,23 @@ hypothesis joint_ab : Copy ~ lm {
     j = r["multi"]["joint"]["a,b"]
     assert j["n"] == 60 and j["site"] == {"layer": 1, "component": "resid_post", "position": "last"}
     assert r["variables"]["a"]["iia"]["max"] >= 0.5, r["variables"]["a"]  # chance is 1/6
+
+
+@pytest.mark.parametrize("line, needle, fragment", [
+    ("align a to layer 0 position c", "position c", "position `c` is not a slot of the prompt"),
+    ("align a to layer 0 position 4", "position 4", "position 4 is outside the prompt: the shortest prompt has 3"),
+    ("align a to layer 0\n    search layer 0..1, position [a, -5]", "position [a, -5]", "position -5 is outside"),
+    ("align a to layer 2", "layer 2", "layer 2 is out of range: the network has 2 layers"),
+])
+def test_lm_site_problems_are_located_before_any_training(tmp_path, line, needle, fragment):
+    from abstract.engine.errors import AlignmentError
+    lm = tiny_lm("gpt2", seed=1).requires_grad_(False)
+    net = LoadedNetwork("lm", "lm", lm, {"prompt": "{a} {b} =", "answer": " {y}"}, tokenizer=word_tokenizer())
+    head = COPY_MODEL + f'network lm = hf "unused" {NET}\n'
+    text = head + f"hypothesis h : Copy ~ lm {{\n    {line}\n    train samples 16, seeds 1\n}}\n"
+    spec = compile_text(text, str(tmp_path / "copy.causal"))
+    with pytest.raises(AlignmentError) as err:
+        align_hypothesis(spec, "h", progress=False, device="cpu", network=net)
+    assert fragment in err.value.message
+    before = text[:text.index(needle)]
+    assert (err.value.pos.line, err.value.pos.column) == (before.count("\n") + 1, len(before) - before.rfind("\n"))

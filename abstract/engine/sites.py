@@ -142,7 +142,7 @@ def resolve_sites(plan: Plan, h: ast.HypothesisDecl, runner, encoder,
             elif search.positions == "*":
                 positions = tuple(check.every_token(position_at))
             else:
-                positions = tuple(search.positions or [vp.position or "last"])
+                positions = tuple(search.positions or [vp.position if vp.position is not None else "last"])
                 for p in positions:
                     check.position(p, position_at if search.positions else _option_pos(decl.site, "position", vp.pos))
         align_site, align_position = None, None

@@ -186,3 +186,22 @@ def test_lm_site_problems_are_located_before_any_training(tmp_path, line, needle
     assert fragment in err.value.message
     before = text[:text.index(needle)]
     assert (err.value.pos.line, err.value.pos.column) == (before.count("\n") + 1, len(before) - before.rfind("\n"))
+
+
+def test_a_grid_without_positions_searches_the_align_lines_position(tmp_path):
+    """`position 0` on the align line is the first token, not "no position" (it was read as `last`)."""
+    from abstract.engine.run import HypothesisRun
+    lm = tiny_lm("gpt2", seed=1).requires_grad_(False)
+    net = LoadedNetwork("lm", "lm", lm, {"prompt": "{a} {b} =", "answer": " {y}"}, tokenizer=word_tokenizer())
+    text = COPY_MODEL + f'network lm = hf "unused" {NET}\n' + """
+hypothesis h : Copy ~ lm {
+    align a to layer 0 position 0
+    search layer 0..1
+}
+"""
+    run = HypothesisRun(compile_text(text, str(tmp_path / "copy.causal")), "h", progress=False, device="cpu",
+                        network=net)
+    run.load()
+    run.resolve_sites()
+    assert run.sites["a"].positions == (0,) and run.sites["a"].layers == (0, 1)
+    assert run.sites["a"].align_site.position == 0

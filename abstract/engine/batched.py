@@ -30,7 +30,7 @@ def train_stacked(runner, encoder, sds: Sequence[SiteData], intervs: Sequence[In
     Returns each intervention's per-step losses (what separate training would report)."""
     if len({len(sd) for sd in sds}) != 1:
         raise ValueError("stacked sites must hold the same pairs")
-    device = sds[0].source.device
+    device = sds[0].device
     for iv in intervs:
         iv.to(device).train()
     params = [p for iv in intervs for p in iv.parameters() if p.requires_grad]
@@ -41,8 +41,8 @@ def train_stacked(runner, encoder, sds: Sequence[SiteData], intervs: Sequence[In
         i = idx.to(device)
         caches = [sd.cache.select(i) for sd in sds]
         new = torch.cat([iv(c.base_act, sd.source[i]) for iv, c, sd in zip(intervs, caches, sds)])
-        lp = sds[0].logit_pos
-        lp = None if lp is None else torch.cat([sd.logit_pos[i] for sd in sds])
+        lps = [sd.logit_pos for sd in sds]
+        lp = None if any(p is None for p in lps) else torch.cat([p[i] for p in lps if p is not None])
         logits = encoder.class_logits(runner.run_from_site(stack_caches(caches), new, logit_positions=lp))
         parts = [loss_fn(chunk, sd.label[i]) for chunk, sd in zip(logits.split(len(i)), sds)]
         for k, part in enumerate(parts):

@@ -3,59 +3,39 @@
 Why: separately trained subspaces may overlap, so "swap A's subspace" can also move B. A
 :class:`~abstract.neural.interventions.MultiVariableDAS` gives each variable a disjoint
 block of one orthonormal basis and is trained on multi-source examples (see
-``joint_data.py``), so each block must carry exactly its variable's effect.
+``joint_data.py``), so each block must carry exactly its variable's effect. Training and
+scoring go through the same path as a single variable (``train.py``): only the unit trained
+(:class:`~abstract.engine.train.Unit` with ``joint``) and the pairs differ.
 
 Measured per seed, on held-out pairs:
 * each variable's IIA on its own *single-variable* test/dev pairs, intervening only on its
   block (comparable with the separate path); the judged seed is chosen per variable on dev;
 * the group's joint IIA on pairs interchanging every variable from its own source
   (``multi.joint``, seed chosen on the joint dev split).
-cause/isolate then use each variable's block of its chosen seed (``align._multi``).
+cause/isolate then use each variable's block of its chosen seed.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Callable
 
-import torch
-from torch import nn
-
-from ..neural.cache import BaseCache
-from ..neural.interventions import MultiVariableDAS
-from ..neural.runner import make_runner
+from ..hypothesis.plan import Plan, VariablePlan
+from ..neural.interventions import MultiVariableDAS, intervention_class
 from ..neural.sites import Site
 from .joint_data import JointPairSet
-from .metrics import best_seed_index, iia_summary, metric_entry, rate, seed_entry
-from .networks import reinitialized
-from ..hypothesis.plan import Plan, TrainPlan, VariablePlan
-from .search import Cell, VariableContext, spelled
-from .train import EVAL_BATCH, count_correct, fit, predict, prepare_site
-
-JOINT_KINDS = ("das", "lowrank")  # rotation subspaces: what MultiVariableDAS can share
+from .results import Count, JointResult, SeedScore
+from .search import Cell, VariableContext
+from .sites import VariableSites, site_ref
+from .train import Unit, count_correct, predict, prepare_site, train_intervention
 
 
-@dataclass
-class JointSiteData:
-    """A joint split at one site: base prefix cache, per-variable source activations and masks."""
-
-    site: Site
-    cache: BaseCache
-    sources: dict[str, torch.Tensor]  # variable -> [N, hidden]
-    active: dict[str, torch.Tensor]  # variable -> bool[N]
-    label: torch.Tensor
-    logit_pos: Optional[torch.Tensor]
-
-    def __len__(self) -> int:
-        return int(self.label.shape[0])
-
-
-@dataclass
+@dataclass(frozen=True)
 class JointGroup:
     """Variables aligned jointly at one site; ``key`` is their names joined by commas."""
 
     site: Site
-    variables: list[VariablePlan]
-    contexts: dict[str, VariableContext]
+    variables: tuple[VariablePlan, ...]
 
     @property
     def names(self) -> list[str]:
@@ -66,129 +46,61 @@ class JointGroup:
         return ",".join(self.names)
 
     @property
-    def dims(self) -> dict[str, int]:
-        return {v.name: int(v.intervention.dim or 1) for v in self.variables}
+    def unit(self) -> Unit:
+        return Unit(self.variables, joint=True)
 
 
-def joint_groups(plan: Plan, contexts: dict[str, VariableContext],
-                 site_of: Callable[[VariablePlan], Site]) -> list[JointGroup]:
-    """With ``train joint true``: groups of >= 2 das/lowrank variables whose align line names the
-    same site (resolved, so `last` and `-1` agree). Empty otherwise."""
+def joint_groups(plan: Plan, sites: dict[str, VariableSites]) -> list[JointGroup]:
+    """With ``train joint true``: groups of >= 2 variables whose kinds can share a basis and
+    whose align line names the same site (resolved, so `last` and `-1` agree). Empty otherwise."""
     if not plan.train.joint:
         return []
-    by_site: dict[Site, list[VariablePlan]] = {}
+    by_site: dict[Site, list[tuple[Site, VariablePlan]]] = {}
     for vp in plan.variables:
-        if vp.layer is not None and vp.intervention.kind in JOINT_KINDS:
-            by_site.setdefault(site_of(vp), []).append(vp)
-    return [JointGroup(site, vps, {v.name: contexts[v.name] for v in vps})
-            for site, vps in by_site.items() if len(vps) >= 2]
+        site = sites[vp.name].align_site
+        if site is not None and intervention_class(vp.intervention.kind).shares_basis:
+            by_site.setdefault(_same_token(site), []).append((site, vp))
+    return [JointGroup(members[0][0], tuple(vp for _, vp in members))
+            for members in by_site.values() if len(members) >= 2]
 
 
-def prepare_joint(runner, site: Site, pairs: JointPairSet) -> JointSiteData:
-    """One forward of the bases (prefix cache) and one of each variable's sources."""
-    cache = runner.prepare(pairs.base_x, site)
-    dev = cache.base_act.device
-    sources = {v: runner.collect(x, site) for v, x in pairs.sources_x.items()}
-    active = {v: a.to(dev) for v, a in pairs.active.items()}
-    lp = pairs.logit_pos.to(dev) if pairs.logit_pos is not None else None
-    return JointSiteData(site, cache, sources, active, pairs.label.to(dev), lp)
+def _same_token(site: Site) -> Site:
+    """``-1`` is the last real token and ``0`` the first, in every prompt."""
+    named = {-1: "last", 0: "first"}
+    if isinstance(site.position, int) and site.position in named:
+        return dataclasses.replace(site, position=named[site.position])
+    return site
 
 
-def _joint_logits(runner, encoder, sd: JointSiteData, mdas: MultiVariableDAS,
-                  idx: Optional[torch.Tensor]) -> torch.Tensor:
-    if idx is None:
-        idx = torch.arange(len(sd))
-    i = idx.to(sd.label.device)
-    cache = sd.cache.select(i)
-    srcs = {v: s[i] for v, s in sd.sources.items()}
-    act = {v: a[i].unsqueeze(-1) for v, a in sd.active.items()}
-    lp = sd.logit_pos[i] if sd.logit_pos is not None else None
+@dataclass
+class GroupOutcome:
+    """Per variable, its block's cell for every seed and its block of the shared basis; the
+    group's own joint scores."""
 
-    def new(b: torch.Tensor) -> torch.Tensor:
-        # inactive variables take the base as source: exactly no change to their block
-        return mdas(b, {v: torch.where(act[v], s.to(b.dtype), b) for v, s in srcs.items()})
-
-    return encoder.class_logits(runner.run_from_site(cache, new, logit_positions=lp))
+    cells: dict[str, list[Cell]]
+    blocks: dict[str, tuple[int, int]]
+    joint: JointResult
 
 
-def train_joint(runner, encoder, sd: JointSiteData, mdas: MultiVariableDAS, tp: TrainPlan, seed: int,
-                on_step: Optional[Callable[[float], None]] = None) -> list[float]:
-    """Cross-entropy against the multi-source counterfactual labels, same recipe as ``train.fit``."""
-    mdas.to(sd.label.device).train()
-    loss_fn = nn.CrossEntropyLoss()
-    losses = fit([p for p in mdas.parameters() if p.requires_grad], len(sd),
-                 lambda idx, step: loss_fn(_joint_logits(runner, encoder, sd, mdas, idx),
-                                           sd.label[idx.to(sd.label.device)]), tp, seed, on_step)
-    mdas.eval()
-    return losses
-
-
-@torch.no_grad()
-def predict_joint(runner, encoder, sd: JointSiteData, mdas: MultiVariableDAS) -> torch.Tensor:
-    mdas.to(sd.label.device).eval()
-    preds = [_joint_logits(runner, encoder, sd, mdas, torch.arange(s, min(s + EVAL_BATCH, len(sd)))).argmax(-1)
-             for s in range(0, len(sd), EVAL_BATCH)]
-    return torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long)
-
-
-def run_group(group: JointGroup, runner, encoder, joint: dict[str, JointPairSet], plan: Plan,
-              tick: Callable[[str], None] = lambda msg: None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Train one MultiVariableDAS per seed; return (per-variable entries, the ``multi.joint`` entry).
-
-    Variable entries carry ``_best_cell`` (the variable's block of its dev-chosen seed)."""
-    site = group.site
-    sd = {split: prepare_joint(runner, site, joint[split]) for split in ("train", "dev", "test")}
-    hidden = int(sd["test"].cache.base_act.shape[-1])
-    if sum(group.dims.values()) > hidden:
-        raise ValueError(f"joint blocks need {sum(group.dims.values())} dims but the site has {hidden}")
-    per_var: dict[str, list] = {v: [] for v in group.names}
-    joint_seeds, modules = [], {}
+def train_group(group: JointGroup, runner, encoder, pairs: dict[str, JointPairSet],
+                contexts: dict[str, VariableContext], plan: Plan,
+                tick: Callable[[str], None] = lambda msg: None) -> GroupOutcome:
+    """Train one MultiVariableDAS per seed on the group's multi-source pairs; score every
+    variable's block on its own pairs and the whole on the joint dev/test pairs."""
+    site, unit = group.site, group.unit
+    sd = {split: prepare_site(runner, site, pairs[split]) for split in ("train", "dev", "test")}
+    cells: dict[str, list[Cell]] = {v: [] for v in group.names}
+    joint_seeds: list[SeedScore] = []
+    blocks: dict[str, tuple[int, int]] = {}
     for seed in plan.train.seeds:
-        mdas = MultiVariableDAS(hidden, group.dims, seed=seed)
-        losses = train_joint(runner, encoder, sd["train"], mdas, plan.train, seed)
-        modules[seed] = mdas
-        for name, ctx in group.contexts.items():
-            block = mdas.restricted(name)
-            dev = count_correct(predict(runner, encoder, ctx.data(site, "dev"), block), ctx.data(site, "dev").label)
-            test_pred = predict(runner, encoder, ctx.data(site, "test"), block)
-            test = count_correct(test_pred, ctx.data(site, "test").label)
-            per_var[name].append(Cell(site, seed, block, dev, test, losses, test_pred))
-        jdev = count_correct(predict_joint(runner, encoder, sd["dev"], mdas), sd["dev"].label)
-        jtest = count_correct(predict_joint(runner, encoder, sd["test"], mdas), sd["test"].label)
-        joint_seeds.append(seed_entry(seed, *jtest, dev=jdev))
-        tick(f"{group.key} {site.label} seed {seed}: joint dev {rate(*jdev):.3f}")
-    entries = {}
-    for vp in group.variables:
-        cells = per_var[vp.name]
-        seeds = [seed_entry(c.seed, *c.test, dev=c.dev) for c in cells]
-        best = cells[best_seed_index(seeds)]
-        sl = modules[best.seed].slices[vp.name]
-        entries[vp.name] = {
-            "intervention": {**vp.intervention.to_json(), "hidden": hidden, "parametrization": "multi_variable",
-                             "effective_dim": sl.stop - sl.start},
-            "seeds": seeds, "iia": iia_summary(seeds),
-            "joint": {"group": group.names, "block": [sl.start, sl.stop], "training": "multi_source"},
-            "_best_cell": best,
-        }
-    summary = iia_summary(joint_seeds)
-    best_joint = joint_seeds[best_seed_index(joint_seeds)]
-    multi = {**metric_entry(best_joint["correct"], best_joint["n"]), "mean": summary["mean"],
-             "best_seed": summary["best_seed"], "selected_by": "dev", "seeds": joint_seeds,
-             "site": {"layer": site.layer, "component": site.component, "position": spelled(site.position)}}
-    return entries, multi
-
-
-def random_network_joint(net, encoder, group: JointGroup, train: JointPairSet, tp: TrainPlan,
-                         seed: int) -> dict[str, dict[str, Any]]:
-    """The random_network control for a group: the same joint training on an untrained copy."""
-    fresh_runner = make_runner(reinitialized(net, seed=10_000 + seed))
-    sd_train = prepare_joint(fresh_runner, group.site, train)
-    hidden = int(sd_train.cache.base_act.shape[-1])
-    mdas = MultiVariableDAS(hidden, group.dims, seed=seed)
-    train_joint(fresh_runner, encoder, sd_train, mdas, tp, seed)
-    out = {}
-    for name, ctx in group.contexts.items():
-        sd_test = prepare_site(fresh_runner, group.site, ctx.splits["test"])
-        correct, n = count_correct(predict(fresh_runner, encoder, sd_test, mdas.restricted(name)), sd_test.label)
-        out[name] = {"iia": rate(correct, n), "correct": correct, "n": n}
-    return out
+        mdas = unit.build(sd["test"].hidden, seed)
+        assert isinstance(mdas, MultiVariableDAS)
+        blocks = {v: (sl.start, sl.stop) for v, sl in mdas.slices.items()}
+        losses = train_intervention(runner, encoder, sd["train"], mdas, plan.train, seed)
+        for name in group.names:
+            cells[name].append(contexts[name].score(site, seed, unit.view(mdas, name), losses))
+        jdev = Count(*count_correct(predict(runner, encoder, sd["dev"], mdas), sd["dev"].label))
+        jtest = Count(*count_correct(predict(runner, encoder, sd["test"], mdas), sd["test"].label))
+        joint_seeds.append(SeedScore(seed, jtest, jdev))
+        tick(f"{group.key} {site.label} seed {seed}: joint dev {jdev.value:.3f}")
+    return GroupOutcome(cells, blocks, JointResult(joint_seeds, site_ref(site, spelling=True)))

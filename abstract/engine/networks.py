@@ -30,11 +30,12 @@ from typing import Any, Callable, Optional
 import torch
 from torch import nn
 
+from ..hypothesis.options import reserved_network_options
 from ..language import ast
 from ..language.errors import SpecError
 from .builder import check_declared_layers, own_encode, unpack
 
-RESERVED = ("prompt", "answer", "dtype", "revision")
+RESERVED = reserved_network_options()  # read by the engine, never passed to a builder
 
 
 @dataclass
@@ -145,6 +146,10 @@ def _load_torch(decl: ast.NetworkDecl, spec_path: str, options: dict) -> LoadedN
                         hint="a plain module takes (module, encode): see docs/networks.md")
     if encode is None:
         encode = own_encode(model, fn_name, decl.pos)
+    if encode is None and options.get("encoder") == "builder":
+        raise SpecError(f"network {decl.name} declares `encoder builder`, but {fn_name}(...) supplies no encode: "
+                        "return (module, encode) or give the module an `encode(inputs)` method", decl.pos,
+                        hint="see docs/networks.md; or drop `encoder builder` to use the one-hot encoding")
     check_declared_layers(model, decl.pos)
     return LoadedNetwork(decl.name, "torch", model, options, encode=encode, decl=decl)
 
@@ -171,20 +176,25 @@ def _load_hf(decl: ast.NetworkDecl, spec_path: str, options: dict) -> LoadedNetw
 
 
 def reinitialized(net: LoadedNetwork, seed: int = 0) -> nn.Module:
-    """The same architecture with fresh random weights: the `random_network` control.
+    """The same network with fresh random weights: the `random_network` control.
 
-    HF LMs are rebuilt from their config; plain modules are deep-copied and every
-    sub-module with ``reset_parameters`` is reset (buffers such as fixed input encodings stay).
+    A copy of the very module the builder returned (never a rebuild from a config, which
+    would silently undo a builder's structural changes, e.g. removed LayerNorms), its weights
+    re-drawn under ``seed``: HF models by their own ``_init_weights`` scheme (then re-tied),
+    plain modules by every sub-module's ``reset_parameters`` (buffers such as fixed input
+    encodings stay). The global RNG is left as it was.
     """
     device = next(net.module.parameters()).device
+    fresh = copy.deepcopy(net.module)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
-        if net.is_lm:
-            from transformers import AutoModelForCausalLM
-            fresh = AutoModelForCausalLM.from_config(net.module.config)
-            fresh = fresh.to(device=device, dtype=next(net.module.parameters()).dtype)
+        if callable(getattr(fresh, "init_weights", None)) and callable(getattr(fresh, "_init_weights", None)):
+            for m in fresh.modules():  # loaded weights are flagged "initialised"; re-draw them all
+                m.__dict__.pop("_is_hf_initialized", None)
+            for t in list(fresh.parameters()) + list(fresh.buffers()):
+                t.__dict__.pop("_is_hf_initialized", None)
+            fresh.init_weights()
         else:
-            fresh = copy.deepcopy(net.module)
             for m in fresh.modules():
                 if m is not fresh and callable(getattr(m, "reset_parameters", None)):
                     m.reset_parameters()

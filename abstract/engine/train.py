@@ -1,51 +1,86 @@
 """Train one intervention at one site on a frozen network, and evaluate it.
 
+One path for one variable and for several: a :class:`SiteData` holds a source per
+interchanged variable (one for ordinary pairs; one per variable, with the rows where each is
+active, for the multi-source pairs of joint training), and :func:`train_intervention` /
+:func:`predict` drive a single-source intervention or a :class:`MultiVariableDAS` alike.
+
 Why it is cheap: the network never changes, so the source activations at the site and the
 base forward up to the site are computed once per (site, split) (:func:`prepare_site`,
 :func:`prepare_sites`) and every training step runs only the part of the network after the
 site (``runner.run_from_site``). Loss: cross-entropy of the intervened network's class scores
-(classes = the output domain) against the causal model's counterfactual label.
+(classes = the output domain) against the causal model's counterfactual label, plus whatever
+the intervention adds (:meth:`~abstract.neural.interventions.InterventionModule.penalty`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Union
 
 import torch
 from torch import nn
 
+from ..hypothesis.plan import InterventionPlan, TrainPlan, VariablePlan
+from ..language import ast
 from ..neural.cache import BaseCache
-from ..neural.interventions import (DAS, BoundlessDAS, Intervention, LowRankRotation, NeuronInterchange,
-                                    VectorInterchange, random_rotation_control, temperature_schedule)
+from ..neural.interventions import (Intervention, InterventionModule, MultiVariableDAS, intervention_class,
+                                    random_rotation_control)
 from ..neural.sites import Site
 from .data import PairSet, minibatches
-from ..hypothesis.plan import InterventionPlan, TrainPlan
+from .errors import AlignmentError
+from .joint_data import JointPairSet
+from .results import InterventionInfo
 
-# Above this width `das` keeps only the k used columns of the rotation (LowRankRotation): the
-# same function class (a k-dim subspace swap) without a hidden x hidden orthogonal matrix.
-FULL_ROTATION_MAX = 256
-BOUNDLESS_PENALTY = 1e-3
 EVAL_BATCH = 1024
+Pairs = Union[PairSet, JointPairSet]
 
 
-def make_intervention(ip: InterventionPlan, hidden: int, seed: int) -> Intervention:
-    """A fresh intervention module of the planned kind (seeded initialisation)."""
-    if ip.kind == "das":
-        cls = DAS if hidden <= FULL_ROTATION_MAX else LowRankRotation
-        return cls(hidden, _dim(ip, hidden), seed=seed)
-    if ip.kind == "lowrank":
-        return LowRankRotation(hidden, _dim(ip, hidden), seed=seed)
-    if ip.kind == "boundless":
-        return BoundlessDAS(hidden, seed=seed, temperature=50.0)
-    if ip.kind == "neurons":
-        return NeuronInterchange(hidden, ip.neurons)
-    return VectorInterchange()
+def make_intervention(ip: InterventionPlan, hidden: int, seed: int, pos: Optional[ast.Pos] = None) -> Intervention:
+    """A fresh intervention module of the planned kind (seeded initialisation); an
+    :class:`AlignmentError` (at ``pos``, the align line) when it cannot fit the site."""
+    cls = intervention_class(ip.kind)
+    problem = cls.misfit(hidden, dim=ip.dim, neurons=ip.neurons)
+    if problem is not None:
+        raise AlignmentError(problem, pos)
+    return cls.build(hidden, dim=ip.dim, neurons=ip.neurons, seed=seed)
 
 
-def _dim(ip: InterventionPlan, hidden: int) -> int:
-    if ip.dim is None or ip.dim > hidden:
-        raise ValueError(f"{ip.kind}(dim={ip.dim}) does not fit a site of width {hidden}")
-    return ip.dim
+@dataclass(frozen=True)
+class Unit:
+    """What one trained intervention aligns: one variable (an intervention of its planned
+    kind) or a joint group at one site (a :class:`MultiVariableDAS`, a block per variable)."""
+
+    variables: tuple[VariablePlan, ...]
+    joint: bool = False
+
+    @property
+    def names(self) -> list[str]:
+        return [v.name for v in self.variables]
+
+    @property
+    def dims(self) -> dict[str, int]:
+        return {v.name: int(v.intervention.dim or 1) for v in self.variables}
+
+    @property
+    def trainable(self) -> bool:
+        return self.joint or intervention_class(self.variables[0].intervention.kind).trainable
+
+    def build(self, hidden: int, seed: int) -> InterventionModule:
+        if not self.joint:
+            vp = self.variables[0]
+            return make_intervention(vp.intervention, hidden, seed, vp.pos)
+        need = sum(self.dims.values())
+        if need > hidden:
+            raise AlignmentError(f"joint blocks of {', '.join(self.names)} need {need} dims but the site has "
+                                 f"{hidden}", self.variables[0].pos)
+        return MultiVariableDAS(hidden, self.dims, seed=seed)
+
+    def view(self, interv: InterventionModule, name: str) -> Intervention:
+        """The (base, source) intervention that moves only ``name``."""
+        if isinstance(interv, MultiVariableDAS):
+            return interv.restricted(name)
+        assert isinstance(interv, Intervention)
+        return interv
 
 
 def random_rotation(ip: InterventionPlan, hidden: int, seed: int) -> Intervention:
@@ -54,73 +89,101 @@ def random_rotation(ip: InterventionPlan, hidden: int, seed: int) -> Interventio
     return random_rotation_control(hidden, k, seed=seed)
 
 
-def describe(ip: InterventionPlan, interv: Intervention, hidden: int) -> dict[str, Any]:
-    out = {**ip.to_json(), "hidden": hidden}
-    if isinstance(interv, DAS):
-        out["parametrization"] = "full_rotation"
-        out["effective_dim"] = interv.k
-    elif isinstance(interv, LowRankRotation):
-        out["parametrization"] = "orthonormal_columns"
-        out["effective_dim"] = interv.k
-    elif isinstance(interv, BoundlessDAS):
-        out["parametrization"] = "full_rotation_soft_mask"
-        out["dim"] = round(interv.effective_dim, 2)
-        out["effective_dim"] = out["dim"]  # sum of the learned mask (``dim`` kept for older readers)
-    return out
+def describe(ip: InterventionPlan, interv: Intervention, hidden: int) -> InterventionInfo:
+    """The intervention entry of a variable: the planned kind and dim, the site width, and
+    (for subspace swaps) how it was built and how big the swapped subspace is. A learned size
+    (boundless: the sum of the soft mask) is also shown as ``dim`` (kept for older readers)."""
+    neurons = tuple(ip.neurons) if ip.kind == "neurons" else None
+    if interv.parametrization is None:
+        return InterventionInfo(ip.kind, ip.dim, hidden, neurons)
+    eff = interv.effective_dim
+    if isinstance(eff, float):
+        eff = round(eff, 2)
+    dim = eff if ip.dim is None else ip.dim
+    return InterventionInfo(ip.kind, dim, hidden, neurons, interv.parametrization, eff)
 
 
 @dataclass
 class SiteData:
-    """Everything fixed about one split at one site: base prefix cache and source activations."""
+    """Everything fixed about one split at one site: the base prefix cache and the source
+    activations, one per interchanged variable. Multi-source pairs (joint training) also say
+    per variable in which rows it is interchanged (``active``; elsewhere it takes the base)."""
 
     site: Site
     cache: BaseCache
-    source: torch.Tensor  # [N, hidden]
+    sources: dict[str, torch.Tensor]  # variable -> [N, hidden]
     label: torch.Tensor
     logit_pos: Optional[torch.Tensor]
+    active: Optional[dict[str, torch.Tensor]] = None  # variable -> bool[N], multi-source only
+
+    @property
+    def source(self) -> torch.Tensor:
+        """The source activations of single-source pairs."""
+        if self.active is not None or len(self.sources) != 1:
+            raise TypeError("multi-source site data has one source per variable: use .sources")
+        return next(iter(self.sources.values()))
 
     @property
     def hidden(self) -> int:
-        return int(self.source.shape[1])
+        return int(next(iter(self.sources.values())).shape[1])
+
+    @property
+    def device(self) -> torch.device:
+        return self.label.device
 
     def __len__(self) -> int:
         return int(self.label.shape[0])
 
 
-def prepare_site(runner, site: Site, pairs: PairSet) -> SiteData:
+def prepare_site(runner, site: Site, pairs: Pairs) -> SiteData:
     """One forward of the bases (kept as a prefix cache) and one of the sources (activations)."""
     return prepare_sites(runner, [site], pairs)[0]
 
 
-def prepare_sites(runner, sites: Sequence[Site], pairs: PairSet) -> list[SiteData]:
-    """SiteData for several sites from one base forward and one source forward; sites at one
-    layer share the prefix tensors (one copy in memory, not one per position)."""
+def prepare_sites(runner, sites: Sequence[Site], pairs: Pairs) -> list[SiteData]:
+    """SiteData for several sites from one base forward and one forward per source set; sites
+    at one layer share the prefix tensors (one copy in memory, not one per position)."""
     caches = runner.prepare_many(pairs.base_x, sites)
-    sources = runner.collect_many(pairs.source_x, sites)
+    if isinstance(pairs, JointPairSet):
+        source_x, active = dict(pairs.sources_x), dict(pairs.active)
+    else:
+        source_x, active = {pairs.source_vars[0]: pairs.source_x}, None
+    sources = {v: runner.collect_many(x, sites) for v, x in source_x.items()}
     out = []
     for s in sites:
         dev = caches[s].base_act.device
         lp = pairs.logit_pos.to(dev) if pairs.logit_pos is not None else None
-        out.append(SiteData(s, caches[s], sources[s], pairs.label.to(dev), lp))
+        act = {v: a.to(dev) for v, a in active.items()} if active is not None else None
+        out.append(SiteData(s, caches[s], {v: by_site[s] for v, by_site in sources.items()}, pairs.label.to(dev),
+                            lp, act))
     return out
 
 
-def _logits(runner, encoder, sd: SiteData, interv: Intervention, idx: Optional[torch.Tensor]) -> torch.Tensor:
-    if idx is None:
-        cache, src, lp = sd.cache, sd.source, sd.logit_pos
+def _logits(runner, encoder, sd: SiteData, interv: InterventionModule, idx: torch.Tensor) -> torch.Tensor:
+    i = idx.to(sd.device)
+    cache = sd.cache.select(i)
+    lp = sd.logit_pos[i] if sd.logit_pos is not None else None
+    if sd.active is None:
+        src = sd.source[i]
+
+        def new(b: torch.Tensor) -> torch.Tensor:
+            return interv(b, src)
     else:
-        i = idx.to(sd.source.device)
-        cache, src = sd.cache.select(i), sd.source[i]
-        lp = sd.logit_pos[i] if sd.logit_pos is not None else None
-    out = runner.run_from_site(cache, lambda b: interv(b, src), logit_positions=lp)
-    return encoder.class_logits(out)
+        srcs = {v: s[i] for v, s in sd.sources.items()}
+        act = {v: a[i].unsqueeze(-1) for v, a in sd.active.items()}
+
+        def new(b: torch.Tensor) -> torch.Tensor:
+            # a variable not interchanged in a row takes the base as source: exactly no change
+            return interv(b, {v: torch.where(act[v], s.to(b.dtype), b) for v, s in srcs.items()})
+
+    return encoder.class_logits(runner.run_from_site(cache, new, logit_positions=lp))
 
 
-def fit(params: list[torch.Tensor], n: int, loss_of: Callable[[torch.Tensor, int], torch.Tensor], tp: TrainPlan,
+def fit(params: Sequence[torch.Tensor], n: int, loss_of: Callable[[torch.Tensor, int], torch.Tensor], tp: TrainPlan,
         seed: int, on_step: Optional[Callable[[float], None]] = None) -> list[float]:
     """Adam over ``tp.epochs`` seeded shuffles of ``range(n)``; ``loss_of(batch_idx, step)``.
 
-    Shared by single-variable and joint training so both see the same optimisation recipe."""
+    Shared by separate, joint and stacked training so all see the same optimisation recipe."""
     opt = torch.optim.Adam(params, lr=tp.lr)
     gen = torch.Generator().manual_seed(seed)
     losses: list[float] = []
@@ -136,25 +199,22 @@ def fit(params: list[torch.Tensor], n: int, loss_of: Callable[[torch.Tensor, int
     return losses
 
 
-def train_intervention(runner, encoder, sd: SiteData, interv: Intervention, tp: TrainPlan, seed: int,
+def train_intervention(runner, encoder, sd: SiteData, interv: InterventionModule, tp: TrainPlan, seed: int,
                        on_step: Optional[Callable[[float], None]] = None) -> list[float]:
     """Adam on the intervention's parameters; returns the loss of every step."""
     params = [p for p in interv.parameters() if p.requires_grad]
     if not params:
         return []
-    interv.to(sd.source.device).train()
+    interv.to(sd.device).train()
     n = len(sd)
     steps = tp.epochs * -(-n // tp.batch)
-    temps = temperature_schedule(50.0, 0.1, steps) if isinstance(interv, BoundlessDAS) else None
     loss_fn = nn.CrossEntropyLoss()
 
     def loss_of(idx: torch.Tensor, step: int) -> torch.Tensor:
-        if temps is not None:
-            interv.set_temperature(temps[step])
-        loss = loss_fn(_logits(runner, encoder, sd, interv, idx), sd.label[idx.to(sd.label.device)])
-        if isinstance(interv, BoundlessDAS):
-            loss = loss + BOUNDLESS_PENALTY * interv.mask_penalty()
-        return loss
+        interv.schedule(step, steps)
+        loss = loss_fn(_logits(runner, encoder, sd, interv, idx), sd.label[idx.to(sd.device)])
+        extra = interv.penalty()
+        return loss if extra is None else loss + extra
 
     losses = fit(params, n, loss_of, tp, seed, on_step)
     interv.eval()
@@ -162,9 +222,9 @@ def train_intervention(runner, encoder, sd: SiteData, interv: Intervention, tp: 
 
 
 @torch.no_grad()
-def predict(runner, encoder, sd: SiteData, interv: Intervention, batch: int = EVAL_BATCH) -> torch.Tensor:
+def predict(runner, encoder, sd: SiteData, interv: InterventionModule, batch: int = EVAL_BATCH) -> torch.Tensor:
     """Predicted class of the intervened network for every pair (cached path)."""
-    interv.to(sd.source.device).eval()
+    interv.to(sd.device).eval()
     preds = []
     for start in range(0, len(sd), batch):
         idx = torch.arange(start, min(start + batch, len(sd)))

@@ -3,8 +3,6 @@
 Torch-free on purpose: `abstract check` compiles every hypothesis (options, sites,
 interventions) without importing torch; the engine receives the compiled plan.
 """
-from .plan import (DataPlan, InterventionPlan, Plan, SearchPlan, TrainPlan, VariablePlan, build_plan,
-                   check_against_model)
+from .plan import DataPlan, InterventionPlan, Plan, SearchPlan, TrainPlan, VariablePlan, build_plan
 
-__all__ = ["DataPlan", "InterventionPlan", "Plan", "SearchPlan", "TrainPlan", "VariablePlan", "build_plan",
-           "check_against_model"]
+__all__ = ["DataPlan", "InterventionPlan", "Plan", "SearchPlan", "TrainPlan", "VariablePlan", "build_plan"]

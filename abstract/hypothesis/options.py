@@ -31,7 +31,6 @@ DECLARED_KINDS = ("torch", "hf")  # what a `network` line may say
 
 # intervention kinds; `trained` ones learn a basis or mask, the others are fixed interchanges
 INTERVENTIONS = ("das", "lowrank", "boundless", "full", "neurons")
-TRAINED = ("das", "lowrank", "boundless")
 INTERVENTION_ALIASES = {"rotation": "das", "low_rank": "lowrank", "vector": "full", "interchange": "full"}
 DEFAULT_INTERVENTION = "das"
 

@@ -31,14 +31,14 @@ from ..language import ast
 from ..language.errors import SpecError, SpecErrors
 from .network import NetworkPlan
 from .options import (COMPONENTS_BY_KIND, DATA, DEFAULT_INTERVENTION, INTERVENTION, INTERVENTION_ALIASES,
-                      INTERVENTIONS, LM, SEARCH, SITE, TRAIN, TRAINED, OptionSpec, options, parse_value,
+                      INTERVENTIONS, LM, SEARCH, SITE, TRAIN, OptionSpec, options, parse_value,
                       read_options, suggest, unknown_hint)
 from .options import describe_kind as _describe_kind
 
 Position = Union[int, str, None]
 
 __all__ = ["DataPlan", "InterventionPlan", "Plan", "SearchPlan", "TrainPlan", "VariablePlan", "build_plan",
-           "check_against_model", "INTERVENTIONS", "TRAINED", "TRAIN_KEYS", "DATA_KEYS", "SEARCH_KEYS", "SITE_KEYS"]
+           "INTERVENTIONS", "TRAIN_KEYS", "DATA_KEYS", "SEARCH_KEYS", "SITE_KEYS"]
 
 TRAIN_KEYS = tuple(options(TRAIN))
 DATA_KEYS = tuple(options(DATA))
@@ -297,11 +297,3 @@ def _model_checks(h: ast.HypothesisDecl, data: dict[str, Any], network: Optional
             errors.append(SpecError(f"answer slot {{{slot}}} of network '{network.name}' is not an output of model "
                                     f"{model.name}: the answer renders the values the network must predict", where,
                                     hint="outputs: " + ", ".join(model.outputs), notes=note))
-
-
-def check_against_model(plan: Plan, model, h: ast.HypothesisDecl) -> None:
-    """Names in options must exist in the causal model (``data balance V``)."""
-    errors: list[SpecError] = []
-    _model_checks(h, {"balance": plan.data.balance}, None, model, errors)
-    if errors:
-        raise errors[0]

@@ -15,11 +15,10 @@ import torch
 from abstract.engine.align import align_hypothesis
 from abstract.engine.data import encode_pairs, make_splits
 from abstract.engine.encoders import make_encoder
-from abstract.engine.joint import predict_joint, prepare_joint, train_joint
 from abstract.engine.joint_data import encode_joint, make_joint_splits, subsets
 from abstract.engine.networks import load_network
 from abstract.hypothesis.plan import TrainPlan, build_plan
-from abstract.engine.train import count_correct, predict, prepare_site
+from abstract.engine.train import count_correct, predict, prepare_site, train_intervention
 from abstract.language import SpecError, compile_text
 from abstract.neural.interventions import MultiVariableDAS
 from abstract.neural.runner import make_runner
@@ -118,9 +117,9 @@ def test_block_with_the_base_as_source_changes_nothing():
     enc, runner = make_encoder(net, model), make_runner(net.module)
     site = Site(layer=1, position=None)
     s = make_joint_splits(model, ["x", "z"], 64, 8, 32, seed=0, held=set())
-    sd = prepare_joint(runner, site, encode_joint(s["train"], ["x", "z"], enc))
+    sd = prepare_site(runner, site, encode_joint(s["train"], ["x", "z"], enc))
     mdas = MultiVariableDAS(12, {"x": 3, "z": 3}, seed=0)
-    train_joint(runner, enc, sd, mdas, TrainPlan(64, 1, 16, 0.01, (0,)), seed=0)
+    train_intervention(runner, enc, sd, mdas, TrainPlan(64, 1, 16, 0.01, (0,)), seed=0)
     gram = torch.cat([mdas.basis("x"), mdas.basis("z")], 1)
     assert torch.allclose(gram.T @ gram, torch.eye(6), atol=1e-5)  # orthonormal, blocks disjoint
     plain = runner.run_from_site(sd.cache, lambda b: b)
@@ -141,9 +140,9 @@ def test_joint_das_finds_the_known_subspaces_of_a_hand_built_network():
     spec, model, net, enc, runner = _hand_setup()
     site = Site(layer=0, position=None)
     s = make_joint_splits(model, ["x", "z"], 600, 20, 100, seed=0, held=set(), informative=True)
-    sd = prepare_joint(runner, site, encode_joint(s["train"], ["x", "z"], enc))
+    sd = prepare_site(runner, site, encode_joint(s["train"], ["x", "z"], enc))
     mdas = MultiVariableDAS(6, {"x": 2, "z": 2}, seed=0)
-    train_joint(runner, enc, sd, mdas, TrainPlan(600, 5, 32, 0.05, (0,)), seed=0)
+    train_intervention(runner, enc, sd, mdas, TrainPlan(600, 5, 32, 0.05, (0,)), seed=0)
 
     single = {v: encode_pairs(make_splits(model, v, 0, 20, 100, 1, informative=True)["test"], v, enc)
               for v in ("x", "z")}
@@ -159,8 +158,8 @@ def test_joint_das_finds_the_known_subspaces_of_a_hand_built_network():
         kept = (pred % 3) if v == "x" else (pred // 3)
         base = torch.tensor([ex.base["b" if v == "x" else "a"] for ex in single[v].examples])
         assert torch.equal(kept, base)
-    sdj = prepare_joint(runner, site, encode_joint(s["test"], ["x", "z"], enc))
-    assert count_correct(predict_joint(runner, enc, sdj, mdas), sdj.label) == (100, 100)
+    sdj = prepare_site(runner, site, encode_joint(s["test"], ["x", "z"], enc))
+    assert count_correct(predict(runner, enc, sdj, mdas), sdj.label) == (100, 100)
     # the blocks lie in the subspaces the network writes a and b to (rows of its rotation)
     rot = net.module.rotation
     for v, rows in (("x", rot[3:]), ("z", rot[:3])):

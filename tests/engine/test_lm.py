@@ -21,6 +21,7 @@ from abstract.engine.align import align_hypothesis  # noqa: E402
 from abstract.engine.data import encode_pairs, make_splits  # noqa: E402
 from abstract.engine.encoders import make_encoder  # noqa: E402
 from abstract.engine.networks import LoadedNetwork  # noqa: E402
+from abstract.language.errors import SpecError  # noqa: E402
 from abstract.engine.train import predict, predict_uncached, prepare_site  # noqa: E402
 from abstract.language import compile_text  # noqa: E402
 from abstract.neural.interventions import VectorInterchange  # noqa: E402
@@ -140,3 +141,68 @@ def test_stacked_row_training_equals_training_each_position(family, component):
         assert site_losses == pytest.approx(alone_losses, abs=1e-5)
         assert torch.allclose(interv.basis, alone.basis, atol=1e-5)
         assert not torch.allclose(interv.basis, make_intervention(ip, 32, seed=5).basis, atol=1e-3)  # it trained
+
+
+def test_joint_alignment_on_a_language_model(tmp_path, copy_lm_dir):
+    """`train ... joint true` with explicit sites on an LM (it used to crash encoding the empty
+    per-variable training set): one shared basis at the last token, multi-source pairs, the
+    document shape of the joint path, and a's block carries a (the network copies a)."""
+    spec = _spec(tmp_path, copy_lm_dir, """
+hypothesis joint_ab : Copy ~ lm {
+    align a to layer 1 position last via das(dim=4)
+    align b to layer 1 position -1 via das(dim=2)
+    train samples 192, epochs 4, batch 32, lr 0.01, seeds 1, joint true
+    data test 60, dev 30
+    control random_network
+}
+""")
+    r = align_hypothesis(spec, "joint_ab", progress=False, device="cpu")
+    assert r["train"]["joint"] is True and r["dataset"]["joint"]["a,b"]["test"] == 60
+    assert r["dataset"]["train"] == r["dataset"]["joint"]["a,b"]["train"] > 0
+    for v, block in (("a", [0, 4]), ("b", [4, 6])):
+        e = r["variables"][v]
+        assert e["joint"] == {"group": ["a", "b"], "block": block, "training": "multi_source"}
+        assert e["site"]["layer"] == 1 and e["intervention"]["parametrization"] == "multi_variable"
+        assert e["iia"]["n"] == 60 and e["controls"]["random_network"]["n"] == 60
+    j = r["multi"]["joint"]["a,b"]
+    assert j["n"] == 60 and j["site"] == {"layer": 1, "component": "resid_post", "position": "last"}
+    assert r["variables"]["a"]["iia"]["max"] >= 0.5, r["variables"]["a"]  # chance is 1/6
+
+
+@pytest.mark.parametrize("line, needle, fragment", [
+    ("align a to layer 0 position c", "position c", "position `c` is not `last`, `first` or a slot"),
+    ("align a to layer 0 position 4", "position 4", "position 4 is outside the prompt: the shortest prompt has 3"),
+    ("align a to layer 0\n    search layer 0..1, position [a, -5]", "position [a, -5]", "position -5 is outside"),
+    ("align a to layer 2", "layer 2", "layer 2 is out of range: the network has 2 layers"),
+])
+def test_lm_site_problems_are_located_before_any_training(tmp_path, line, needle, fragment):
+    """An unknown slot is a compile error of the plan; the rest need the loaded network (AlignmentError)."""
+    lm = tiny_lm("gpt2", seed=1).requires_grad_(False)
+    net = LoadedNetwork("lm", "lm", lm, {"prompt": "{a} {b} =", "answer": " {y}"}, tokenizer=word_tokenizer())
+    head = COPY_MODEL + f'network lm = hf "unused" {NET}\n'
+    text = head + f"hypothesis h : Copy ~ lm {{\n    {line}\n    train samples 16, seeds 1\n}}\n"
+    with pytest.raises(SpecError) as err:
+        spec = compile_text(text, str(tmp_path / "copy.causal"))
+        align_hypothesis(spec, "h", progress=False, device="cpu", network=net)
+    assert fragment in err.value.message
+    before = text[:text.index(needle)]
+    assert (err.value.pos.line, err.value.pos.column) == (before.count("\n") + 1, len(before) - before.rfind("\n"))
+
+
+def test_a_grid_without_positions_searches_the_align_lines_position(tmp_path):
+    """`position 0` on the align line is the first token, not "no position" (it was read as `last`)."""
+    from abstract.engine.run import HypothesisRun
+    lm = tiny_lm("gpt2", seed=1).requires_grad_(False)
+    net = LoadedNetwork("lm", "lm", lm, {"prompt": "{a} {b} =", "answer": " {y}"}, tokenizer=word_tokenizer())
+    text = COPY_MODEL + f'network lm = hf "unused" {NET}\n' + """
+hypothesis h : Copy ~ lm {
+    align a to layer 0 position 0
+    search layer 0..1
+}
+"""
+    run = HypothesisRun(compile_text(text, str(tmp_path / "copy.causal")), "h", progress=False, device="cpu",
+                        network=net)
+    run.load()
+    run.resolve_sites()
+    assert run.sites["a"].positions == (0,) and run.sites["a"].layers == (0, 1)
+    assert run.sites["a"].align_site.position == 0

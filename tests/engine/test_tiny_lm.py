@@ -101,16 +101,19 @@ def test_shipped_spec_targets():
     Measured (seeds 0-2, 1000 held-out informative pairs): t at resid_pre of layer 0 on the z
     token 1.000 on every seed, the same site one layer on (resid_pre of layer 1) about 0.6 -- on
     the networks of builder seeds 0 and 1 alike; c at layer 1 on the last token 0.05-0.08;
-    controls 0.20 (untrained network: a constant guess over 5 digits) and <= 0.01 (random
-    rotation). The assertions are the ones any network that solves the task must satisfy."""
+    controls 0.20-0.37 (untrained network: depending on its random draw it predicts one or two
+    of the 5 digits whatever the input) and 0.01-0.10 (random rotation, below chance: on
+    informative pairs doing nothing scores 0). The assertions are the
+    ones any network that solves the task must satisfy."""
     spec = load_spec(SPEC)
     r = align_hypothesis(spec, "third_digit_read_at_its_token", progress=False, device="cpu")
     t = r["variables"]["t"]
     assert t["site"] == {"layer": 0, "component": "resid_pre", "position": "z"}
     assert judged_iia(t["iia"]) >= 0.9, t["iia"]
     assert min(s["iia"] for s in t["seeds"]) >= 0.9, t["seeds"]
-    assert t["controls"]["random_network"]["iia"] <= 0.3
-    assert t["controls"]["random_rotation"]["iia"] <= 0.1
+    assert t["controls"]["random_network"]["iia"] <= 0.5
+    assert judged_iia(t["iia"]) >= t["controls"]["random_network"]["iia"] + 0.4
+    assert t["controls"]["random_rotation"]["iia"] <= 0.2
     grid = t["grid"]
     z = grid["positions"].index("z")
     assert grid["component"] == "resid_pre" and grid["layers"] == [0, 1, 2]

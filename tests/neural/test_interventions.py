@@ -138,3 +138,64 @@ def test_gradients_reach_rotation(iv, pair):
     iv(b, s).pow(2).sum().backward()
     grads = [p.grad for p in iv.parameters()]
     assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def test_each_kind_declares_what_it_can_do():
+    """The engine asks the class, so the declarations are the contract."""
+    from abstract.neural.interventions import INTERVENTIONS, intervention_class
+    assert set(INTERVENTIONS) == {"full", "neurons", "das", "lowrank", "boundless"}
+    for kind, cls in INTERVENTIONS.items():
+        assert intervention_class(kind) is cls and cls.kind == kind
+    caps = {k: (c.trainable, c.stackable, c.shares_basis, c.needs_dim) for k, c in INTERVENTIONS.items()}
+    assert caps == {"full": (False, False, False, False), "neurons": (False, False, False, False),
+                    "das": (True, True, True, True), "lowrank": (True, True, True, True),
+                    "boundless": (True, False, False, False)}
+    with pytest.raises(KeyError, match="known: full"):
+        intervention_class("rotate")
+
+
+def test_das_and_lowrank_are_one_function_class():
+    from abstract.neural.interventions import FULL_ROTATION_MAX, SubspaceRotation
+    assert issubclass(DAS, SubspaceRotation) and issubclass(LowRankRotation, SubspaceRotation)
+    assert DAS.forward is LowRankRotation.forward is SubspaceRotation.forward
+    assert type(DAS.build(FULL_ROTATION_MAX, dim=3, seed=0)) is DAS
+    wide = DAS.build(FULL_ROTATION_MAX + 1, dim=3, seed=0)
+    assert type(wide) is LowRankRotation and wide.rotation.weight.shape == (FULL_ROTATION_MAX + 1, 3)
+    assert DAS(H, 4, seed=0).effective_dim == LowRankRotation(H, 4, seed=0).effective_dim == 4
+
+
+def test_misfit_says_why_a_kind_does_not_fit_a_site():
+    assert DAS.misfit(8, dim=9) == "das(dim=9) does not fit a site of width 8"
+    assert LowRankRotation.misfit(8, dim=8) is None
+    assert "neurons 8, 9 are outside a site of width 8" in NeuronInterchange.misfit(8, neurons=(1, 8, 9))
+    assert BoundlessDAS.misfit(8) is None and VectorInterchange.misfit(8) is None
+
+
+@pytest.mark.parametrize("make", [lambda: LowRankRotation(300, 4, seed=1), lambda: DAS.build(300, dim=4, seed=1),
+                                  lambda: MultiVariableDAS(20, {"a": 3, "b": 2}, seed=1)],
+                         ids=["lowrank", "das-wide", "multi"])
+def test_seeded_rotations_ignore_and_keep_the_global_rng(make):
+    """torch completes a non-square orthogonal parametrisation with columns from the global
+    RNG; a seeded module must be the same whatever that RNG's state, and leave it alone."""
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    first = make()
+    assert torch.equal(torch.get_rng_state(), before)
+    torch.manual_seed(12345)
+    torch.randn(7)
+    second = make()
+    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
+        assert torch.equal(a, b), name  # includes the completed square base
+
+
+def test_boundless_anneals_and_penalises_through_the_training_hooks():
+    bd = BoundlessDAS.build(H, seed=0)
+    assert float(bd.temperature) == BoundlessDAS.START_TEMPERATURE
+    bd.schedule(0, 5)
+    assert float(bd.temperature) == pytest.approx(50.0)
+    bd.schedule(4, 5)
+    assert float(bd.temperature) == pytest.approx(0.1)
+    assert torch.equal(bd.penalty(), BoundlessDAS.PENALTY * bd.mask_penalty())
+    das = DAS(H, 2, seed=0)
+    das.schedule(0, 3)
+    assert das.penalty() is None

@@ -1,0 +1,318 @@
+"""Typed results of one hypothesis run, serialised to the results schema (docs/results-schema.md).
+
+Torch-free on purpose: the report and verify side can import these without loading torch.
+``to_json()`` gives exactly the HYPOTHESIS entry of the results document (and its parts).
+
+Metrics are kept as (correct, n) so the verifier can put a confidence interval on them:
+
+* IIA (interchange-intervention accuracy): share of test pairs on which the network, with
+  the aligned site set by the intervention from the source, outputs the causal model's
+  counterfactual label. Per seed; ``iia.correct/n`` is the best seed's test score, the best
+  seed being chosen on the *dev* split (so the judged number is not the maximum of several
+  draws on the same test pairs); ``mean`` and ``max`` over seeds are reported beside it.
+* ``cause(A)`` (RAVEL): IIA of A's alignment restricted to test pairs whose A-interchange
+  changes the label -- pairs where doing nothing would be scored wrong, so a site that
+  ignores the source gets 0.
+* ``isolate(A, B)`` (RAVEL): on pairs (base, source) where interchanging B from the source
+  would give a different label than interchanging A, the share on which intervening on A's
+  site (A's best seed) gives the *A-only* counterfactual label. A's subspace must not carry
+  B's effect. Defined for every ordered pair of aligned variables, keyed ``"A,B"``.
+* ``joint`` (``train ... joint true``): a group's IIA on pairs interchanging every variable
+  of the group, each from its own source.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence, Union
+
+Json = dict[str, Any]
+Position = Union[int, str, None]
+
+
+def rate(correct: int, n: int) -> float:
+    """``correct / n`` rounded as the document shows it (0.0 when nothing was measured)."""
+    return round(correct / n, 4) if n else 0.0
+
+
+@dataclass(frozen=True)
+class Count:
+    """``correct`` right out of ``n`` measured."""
+
+    correct: int
+    n: int
+
+    @property
+    def value(self) -> float:
+        return rate(self.correct, self.n)
+
+    def to_json(self) -> Json:
+        """The ``M`` shape of ``multi``: ``{"value", "correct", "n"}``."""
+        return {"value": self.value, "correct": self.correct, "n": self.n}
+
+
+@dataclass(frozen=True)
+class SeedScore:
+    """One training seed at one site: test counts and the dev counts it is selected by."""
+
+    seed: int
+    test: Count
+    dev: Optional[Count] = None
+
+    @property
+    def iia(self) -> float:
+        return self.test.value
+
+    @property
+    def selection_score(self) -> float:
+        return self.dev.value if self.dev is not None else self.iia
+
+    def to_json(self) -> Json:
+        out: Json = {"seed": self.seed, "iia": self.iia, "correct": self.test.correct, "n": self.test.n}
+        if self.dev is not None:
+            out["dev_iia"] = self.dev.value
+        return out
+
+
+def best_seed_index(seeds: Sequence[SeedScore]) -> int:
+    """The seed to judge: best dev IIA (test IIA when no dev score); ties go to the first."""
+    return max(range(len(seeds)), key=lambda i: (seeds[i].selection_score, -i))
+
+
+def iia_summary(seeds: Sequence[SeedScore]) -> Json:
+    """Mean and max of test IIA over seeds; correct/n of the seed chosen on dev."""
+    if not seeds:
+        return {"mean": None, "max": None, "best_seed": None, "correct": 0, "n": 0}
+    best = seeds[best_seed_index(seeds)]
+    return {"mean": round(sum(s.iia for s in seeds) / len(seeds), 4), "max": max(s.iia for s in seeds),
+            "best_seed": best.seed, "selected_by": "dev", "correct": best.test.correct, "n": best.test.n}
+
+
+@dataclass(frozen=True)
+class SiteRef:
+    """A site as the spec spells it; ``token_index`` when the network resolved it to another
+    index than spelled (e.g. ``-1`` spelled, token 4 used)."""
+
+    layer: int
+    component: str
+    position: Position
+    token_index: Optional[int] = None
+
+    def to_json(self) -> Json:
+        out: Json = {"layer": self.layer, "component": self.component, "position": self.position}
+        if self.token_index is not None:
+            out["token_index"] = self.token_index
+        return out
+
+
+@dataclass(frozen=True)
+class InterventionInfo:
+    """What was trained: the planned kind and dim, the site width, how it was built."""
+
+    kind: str
+    dim: Union[int, float, None]
+    hidden: int
+    neurons: Optional[tuple[int, ...]] = None
+    parametrization: Optional[str] = None
+    effective_dim: Union[int, float, None] = None
+
+    def to_json(self) -> Json:
+        out: Json = {"kind": self.kind, "dim": self.dim}
+        if self.neurons is not None:
+            out["neurons"] = list(self.neurons)
+        out["hidden"] = self.hidden
+        if self.parametrization is not None:
+            out["parametrization"] = self.parametrization
+            out["effective_dim"] = self.effective_dim
+        return out
+
+
+@dataclass(frozen=True)
+class GridResult:
+    """IIA over a layers x positions grid (test IIA, mean and max over the seeds trained there);
+    the site was chosen on dev. ``training``: "separate" when the variable itself was then
+    trained jointly."""
+
+    layers: list[int]
+    positions: list[Position]
+    position_tokens: list[str]
+    component: str
+    iia_mean: list[list[Optional[float]]]
+    iia_max: list[list[Optional[float]]]
+    chosen_site: Optional[SiteRef]
+    training: Optional[str] = None
+
+    def to_json(self) -> Json:
+        out: Json = {"layers": list(self.layers), "positions": list(self.positions),
+                     "position_tokens": list(self.position_tokens), "component": self.component,
+                     "iia_mean": self.iia_mean, "iia_max": self.iia_max, "selected_by": "dev",
+                     "chosen_site": self.chosen_site.to_json() if self.chosen_site is not None else None}
+        if self.training is not None:
+            out["training"] = self.training
+        return out
+
+
+@dataclass(frozen=True)
+class ControlResult:
+    """A control's IIA on the same held-out pairs as the alignment."""
+
+    correct: int
+    n: int
+
+    def to_json(self) -> Json:
+        return {"iia": rate(self.correct, self.n), "correct": self.correct, "n": self.n}
+
+
+@dataclass(frozen=True)
+class JointMembership:
+    """A jointly trained variable: its group and its block of the shared basis."""
+
+    group: tuple[str, ...]
+    block: tuple[int, int]
+
+    def to_json(self) -> Json:
+        return {"group": list(self.group), "block": list(self.block), "training": "multi_source"}
+
+
+@dataclass
+class VariableResult:
+    """One ``align`` line: the site, the seeds trained there, the grid around it, controls."""
+
+    intervention: InterventionInfo
+    grid: Optional[GridResult]
+    site: SiteRef
+    seeds: list[SeedScore]
+    joint: Optional[JointMembership] = None
+    controls: dict[str, ControlResult] = field(default_factory=dict)
+
+    @property
+    def best(self) -> SeedScore:
+        return self.seeds[best_seed_index(self.seeds)]
+
+    def to_json(self) -> Json:
+        out: Json = {"intervention": self.intervention.to_json(),
+                     "grid": self.grid.to_json() if self.grid is not None else None,
+                     "site": self.site.to_json(), "seeds": [s.to_json() for s in self.seeds],
+                     "iia": iia_summary(self.seeds)}
+        if self.joint is not None:
+            out["joint"] = self.joint.to_json()
+        if self.controls:
+            out["controls"] = {k: c.to_json() for k, c in self.controls.items()}
+        return out
+
+
+@dataclass(frozen=True)
+class JointResult:
+    """A jointly trained group on pairs interchanging all its variables (``multi.joint``)."""
+
+    seeds: list[SeedScore]
+    site: SiteRef
+
+    def to_json(self) -> Json:
+        best = self.seeds[best_seed_index(self.seeds)]
+        summary = iia_summary(self.seeds)
+        return {**best.test.to_json(), "mean": summary["mean"], "best_seed": summary["best_seed"],
+                "selected_by": "dev", "seeds": [s.to_json() for s in self.seeds], "site": self.site.to_json()}
+
+
+@dataclass
+class MultiResult:
+    """Several-variable metrics: ``cause`` per variable, ``isolate`` per ordered pair "A,B"."""
+
+    cause: dict[str, Count] = field(default_factory=dict)
+    isolate: dict[str, Count] = field(default_factory=dict)
+    joint: dict[str, JointResult] = field(default_factory=dict)
+
+    def to_json(self) -> Json:
+        out: Json = {"cause": {k: c.to_json() for k, c in self.cause.items()},
+                     "isolate": {k: c.to_json() for k, c in self.isolate.items()}}
+        if self.joint:
+            out["joint"] = {k: j.to_json() for k, j in self.joint.items()}
+        return out
+
+
+@dataclass(frozen=True)
+class SplitSizes:
+    """Counterfactual pairs drawn: split sizes, test informativeness, whether test was held out."""
+
+    train: int
+    dev: int
+    test: int
+    informativeness: float
+    held_out: bool
+
+    @classmethod
+    def from_summary(cls, d: Json) -> "SplitSizes":
+        return cls(int(d["train"]), int(d["dev"]), int(d["test"]), float(d["informativeness"]),
+                   bool(d["held_out"]))
+
+    def to_json(self) -> Json:
+        return {"train": self.train, "dev": self.dev, "test": self.test,
+                "informativeness": self.informativeness, "held_out": self.held_out}
+
+
+@dataclass(frozen=True)
+class DatasetResult:
+    """The hypothesis's pairs (sizes of the first variable's; all have the same) and, for each
+    jointly trained group, its multi-source pairs."""
+
+    sizes: SplitSizes
+    joint: dict[str, SplitSizes] = field(default_factory=dict)
+
+    def to_json(self) -> Json:
+        out = self.sizes.to_json()
+        if self.joint:
+            out["joint"] = {k: s.to_json() for k, s in self.joint.items()}
+        return out
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    samples: int
+    epochs: int
+    batch: int
+    lr: float
+    seeds: tuple[int, ...]
+    joint: bool = False
+
+    def to_json(self) -> Json:
+        out: Json = {"samples": self.samples, "epochs": self.epochs, "batch": self.batch, "lr": self.lr,
+                     "seeds": list(self.seeds)}
+        if self.joint:
+            out["joint"] = True
+        return out
+
+
+@dataclass
+class HypothesisResult:
+    """One hypothesis aligned: the HYPOTHESIS entry of the results document, less the judged
+    ``expectations`` (the verifier adds them)."""
+
+    name: str
+    model: str
+    network: str
+    network_fingerprint: str
+    location: str
+    device: str
+    train: TrainSettings
+    dataset: DatasetResult
+    variables: dict[str, VariableResult]
+    multi: Optional[MultiResult]
+    timing: dict[str, float]
+
+    @property
+    def seconds(self) -> float:
+        return round(self.timing.get("total", 0.0), 2)
+
+    def to_json(self) -> Json:
+        return {
+            "name": self.name, "model": self.model, "network": self.network,
+            "network_fingerprint": self.network_fingerprint,
+            "location": self.location,
+            "device": self.device,
+            "train": self.train.to_json(),
+            "dataset": self.dataset.to_json(),
+            "variables": {k: v.to_json() for k, v in self.variables.items()},
+            "multi": self.multi.to_json() if self.multi is not None else None,
+            "timing": {k: round(v, 3) for k, v in self.timing.items()},
+            "seconds": self.seconds,
+        }

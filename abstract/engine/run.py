@@ -1,0 +1,332 @@
+"""One run of one hypothesis, phase by phase, into a typed :class:`HypothesisResult`.
+
+Phases (each timed; the progress bar shows the current one):
+
+* ``load``: the plan, the causal model, the device, the network, its runner and encoder;
+* ``sites``: every variable's grid and align site, resolved and checked against the network
+  (``sites.py``), and the jointly trained groups -- what data to draw depends on them;
+* ``data``: *all* pairs, drawn and encoded at once: per variable train/dev/test, each joint
+  group's multi-source splits, the isolate pairs of every ordered pair of variables;
+* ``train``: the site search and every seed at the reported site, per variable
+  (``search.py``), then each joint group (``joint.py``); cells are scored on dev and test;
+* ``measure``: cause and isolate from each variable's dev-chosen seed;
+* ``controls``: random network and random rotation, on the same pairs and sites.
+
+Judging the expectations is the verifier's (``abstract.verify.expectations``), on
+``to_json()`` of the result. Every random draw comes from the run's named seed streams
+(``abstract.seeds``) or from a training seed of the plan (``seeds`` in the spec).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sys
+import time
+from typing import Any, Iterator, Mapping, Optional
+
+import torch
+
+from ..causal import CausalModel
+from ..device import pick_device
+from ..hypothesis.plan import Plan, build_plan
+from ..language import Spec, ast
+from ..language.errors import SpecError
+from ..neural.runner import make_runner
+from ..seeds import SeedStreams
+from .controls import random_network_control, random_rotation_result
+from .data import PairSet, dataset_summary, encode_pairs, isolate_pairs, make_splits, memoized, pair_key
+from .builder import check_fits
+from .encoders import make_encoder
+from .errors import AlignmentError
+from .joint import GroupOutcome, JointGroup, joint_groups, train_group
+from .joint_data import JointPairSet, encode_joint, joint_summary, make_joint_splits
+from .networks import LoadedNetwork, load_network
+from .results import (ControlResult, Count, DatasetResult, HypothesisResult, JointMembership, MultiResult, SplitSizes,
+                      TrainSettings, VariableResult)
+from .search import Cell, SearchOutcome, VariableContext, best_cell, run_variable
+from .sites import VariableSites, resolve_sites
+from .train import Unit, count_correct, describe, predict, prepare_site
+
+SMALL_NETWORK = 2_000_000  # parameters
+EXAMPLES = 64  # sample inputs for resolving positions and showing their tokens
+
+
+@contextlib.contextmanager
+def threads_for(module: torch.nn.Module, device: torch.device) -> Iterator[None]:
+    """Small networks on CPU train several times faster on one thread (per-op overhead
+    dominates and threads contend); big ones keep torch's default."""
+    small = device.type == "cpu" and sum(p.numel() for p in module.parameters()) < SMALL_NETWORK
+    before = torch.get_num_threads()
+    if small:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class Phases:
+    """Wall-clock time per named phase, and the progress bar (one tick per trained cell)."""
+
+    def __init__(self, label: str, enabled: bool):
+        self.label, self.enabled = label, enabled
+        self.timing: dict[str, float] = {}
+        self.bar: Any = None
+        self.started = time.time()
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        t = time.time()
+        if self.bar is not None:
+            self.bar.set_description_str(f"{self.label}: {name}", refresh=False)
+        try:
+            yield
+        finally:
+            self.timing[name] = self.timing.get(name, 0.0) + time.time() - t
+
+    def open_bar(self, total: int) -> None:
+        from tqdm.auto import tqdm
+        self.bar = tqdm(total=total, desc=self.label, file=sys.stderr, disable=not self.enabled, unit="run",
+                        leave=False, dynamic_ncols=True)
+
+    def tick(self, msg: str = "") -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            if msg:
+                self.bar.set_postfix_str(msg, refresh=False)
+
+    def close(self) -> dict[str, float]:
+        if self.bar is not None:
+            self.bar.close()
+        self.timing["total"] = time.time() - self.started
+        return self.timing
+
+
+class HypothesisRun:
+    """Everything one hypothesis's alignment needs and produces, walked phase by phase.
+
+    ``seed`` is the run's base seed (data, controls and training seeds derive from it);
+    ``overrides`` replaces train/data options (``{"samples": 200, "epochs": 1, "seeds": 1}``;
+    ``"search": False`` drops the grid); ``network``: already loaded on ``device`` (the
+    verifier loads it once to fingerprint it), else loaded here. Problems the user can fix
+    in the spec are SpecErrors (AlignmentError for the engine's), located at the spec line.
+    """
+
+    def __init__(self, spec: Spec, hypothesis: str, *, device: Optional[str] = None, progress: bool = True,
+                 seed: int = 0, overrides: Optional[Mapping[str, Any]] = None,
+                 network: Optional[LoadedNetwork] = None):
+        h = next((x for x in spec.hypotheses if x.name == hypothesis), None)
+        if h is None:
+            raise SpecError(f"no hypothesis named {hypothesis}",
+                            hint="known: " + ", ".join(x.name for x in spec.hypotheses))
+        self.spec, self.h = spec, h
+        self.device_name, self.seed, self.overrides = device, seed, overrides
+        self.network = network
+        self.streams = SeedStreams(seed)
+        self.phases = Phases(f"align {h.name}", progress)
+        # filled by the phases
+        self.plan: Plan
+        self.model: CausalModel
+        self.dev: torch.device
+        self.net: LoadedNetwork
+        self.runner: Any
+        self.encoder: Any
+        self.dataset: DatasetResult
+        self.sites: dict[str, VariableSites] = {}
+        self.groups: list[JointGroup] = []
+        self.contexts: dict[str, VariableContext] = {}
+        self.joint_pairs: dict[str, dict[str, JointPairSet]] = {}
+        self.isolate: dict[tuple[str, str], Optional[PairSet]] = {}
+        self.searches: dict[str, SearchOutcome] = {}
+        self.group_outcomes: dict[str, GroupOutcome] = {}
+        self.best: dict[str, Cell] = {}
+        self.controls: dict[str, dict[str, ControlResult]] = {}
+
+    # ----- the run ------------------------------------------------------------------------
+    def run(self) -> HypothesisResult:
+        ph = self.phases
+        try:
+            with ph.phase("load"):
+                self.load()
+            with threads_for(self.net.module, self.dev):
+                with ph.phase("sites"):
+                    self.resolve_sites()
+                with ph.phase("data"):
+                    self.draw_data()
+                ph.open_bar(self._progress_total())
+                with ph.phase("train"):
+                    self.train()
+                with ph.phase("measure"):
+                    multi = self.measure()
+                with ph.phase("controls"):
+                    self.run_controls()
+        finally:
+            timing = ph.close()
+        return self.result(multi, timing)
+
+    @property
+    def in_group(self) -> set[str]:
+        return {n for g in self.groups for n in g.names}
+
+    def load(self) -> None:
+        h, spec = self.h, self.spec
+        model = spec.models[h.model]
+        self.plan = build_plan(h, self.overrides, seed=self.seed, model=model,
+                               network=spec.network_plans.get(h.network))
+        self.model = memoized(model)  # same draws, far fewer evaluations
+        self.dev = pick_device(self.device_name)
+        self.net = self.network if self.network is not None else load_network(spec.networks[h.network], spec.path,
+                                                                               self.dev)
+        self.runner = make_runner(self.net.module)
+        self.encoder = make_encoder(self.net, self.model)
+        check_fits(self.net, self.model, self.encoder, self.runner)
+
+    def resolve_sites(self) -> None:
+        examples = self.model.sample_inputs(EXAMPLES, seed=self.streams.seed("sites/examples"))
+        self.sites = resolve_sites(self.plan, self.h, self.runner, self.encoder, examples)
+        self.groups = joint_groups(self.plan, self.sites)
+
+    def draw_data(self) -> None:
+        """Every pair the run uses, drawn and encoded here (splits that are not needed -- the
+        own training pairs of a jointly trained variable without a grid -- are not drawn)."""
+        plan, model, enc, seed = self.plan, self.model, self.encoder, self.seed
+        d = plan.data
+        in_group = self.in_group
+        raw = {}
+        for vp in plan.variables:
+            n_train = plan.train.samples if vp.name not in in_group or self.sites[vp.name].layers else 0
+            raw[vp.name] = make_splits(model, vp.name, n_train, d.dev, d.test, seed, d.balance, d.informative)
+            splits = {k: self._encoded(vp.name, k, ex, vp.pos)
+                      for k, ex in raw[vp.name].items() if k != "disjoint" and (k != "train" or n_train)}
+            self.contexts[vp.name] = VariableContext(self.runner, self.encoder, plan, self.sites[vp.name], splits)
+        trained_on = {name: {pair_key(e) for e in s["train"]} for name, s in raw.items()}
+        joint_raw = {}
+        for g in self.groups:
+            held = {pair_key(e) for n in g.names for k in ("dev", "test") for e in raw[n][k]}
+            joint_raw[g.key] = make_joint_splits(model, g.names, plan.train.samples, d.dev, d.test, seed, held,
+                                                 d.balance, d.informative)
+            self.joint_pairs[g.key] = {k: self._encoded(g.key, k, ex, g.variables[0].pos, g.names)
+                                       for k, ex in joint_raw[g.key].items() if k != "disjoint"}
+            keys = {pair_key(e) for e in joint_raw[g.key]["train"]}
+            for name in g.names:
+                trained_on[name] |= keys
+        # isolate(A, B): on pairs A's intervention was not trained on
+        names = [vp.name for vp in plan.variables]
+        for a in names:
+            for b in names:
+                if a != b:
+                    ex = isolate_pairs(model, a, b, d.test, seed=self.streams.seed("data/isolate", a, b),
+                                       exclude=trained_on[a])
+                    self.isolate[(a, b)] = encode_pairs(ex, a, enc) if ex else None
+        summary = dataset_summary(raw)
+        if self.groups and summary["train"] == 0:  # the first variable is trained only jointly
+            summary["train"] = len(joint_raw[self.groups[0].key]["train"])
+        self.dataset = DatasetResult(SplitSizes.from_summary(summary),
+                                     {k: SplitSizes.from_summary(joint_summary(s)) for k, s in joint_raw.items()})
+
+    def _encoded(self, name: str, split: str, examples: list, pos: ast.Pos, group: Optional[list[str]] = None):
+        if not examples:
+            raise AlignmentError(f"no {split} pairs could be drawn for {name}", pos,
+                                 hint="with `data informative true` only pairs whose interchange changes the "
+                                      "output count; the variable may never change it")
+        if group is not None:
+            return encode_joint(examples, group, self.encoder)
+        return encode_pairs(examples, name, self.encoder)
+
+    def train(self) -> None:
+        in_group = self.in_group
+        keep = "random_rotation" in self.plan.controls  # its test prefix, at the reported site
+        for vp in self.plan.variables:
+            ctx = self.contexts[vp.name]
+            ctx.tick = self.phases.tick
+            outcome = run_variable(ctx, train_seeds=vp.name not in in_group)
+            self.searches[vp.name] = outcome
+            if vp.name not in in_group:
+                self.best[vp.name] = best_cell(outcome.cells)
+            ctx.keep_only(outcome.site if keep else None, "test")
+        for g in self.groups:
+            out = train_group(g, self.runner, self.encoder, self.joint_pairs[g.key], self.contexts, self.plan,
+                              self.phases.tick)
+            self.group_outcomes[g.key] = out
+            for name in g.names:
+                self.best[name] = best_cell(out.cells[name])
+                self.contexts[name].keep_only(g.site if keep else None, "test")
+
+    def measure(self) -> MultiResult:
+        """cause(v) on v's held-out test pairs; isolate(A, B) on the pairs drawn for it."""
+        multi = MultiResult()
+        for vp in self.plan.variables:
+            test = self.contexts[vp.name].splits["test"]
+            multi.cause[vp.name] = Count(*count_correct(self.best[vp.name].test_pred, test.label, test.changed))
+        for (a, b), pairs in self.isolate.items():
+            if pairs is None:
+                multi.isolate[f"{a},{b}"] = Count(0, 0)
+                continue
+            cell = self.best[a]
+            sd = prepare_site(self.runner, cell.site, pairs)
+            multi.isolate[f"{a},{b}"] = Count(*count_correct(predict(self.runner, self.encoder, sd, cell.interv),
+                                                             sd.label))
+        for key, out in self.group_outcomes.items():
+            multi.joint[key] = out.joint
+        return multi
+
+    def run_controls(self) -> None:
+        plan = self.plan
+        first = plan.train.seeds[0]
+        self.controls = {vp.name: {} for vp in plan.variables}
+        if "random_network" in plan.controls:
+            network_seed = self.streams.seed("control/random_network", first)
+            units: list[tuple[Unit, Any, Any]] = [
+                (self.contexts[vp.name].unit, self.best[vp.name].site, self.contexts[vp.name].splits["train"])
+                for vp in plan.variables if vp.name not in self.in_group]
+            units += [(g.unit, g.site, self.joint_pairs[g.key]["train"]) for g in self.groups]
+            for unit, site, train in units:
+                tests = {n: self.contexts[n].splits["test"] for n in unit.names}
+                found = random_network_control(self.net, self.encoder, unit, site, train, tests, plan.train, first,
+                                               network_seed)
+                for name, result in found.items():
+                    self.controls[name]["random_network"] = result
+                self.phases.tick(f"random network {','.join(unit.names)}")
+        if "random_rotation" in plan.controls:
+            rotation_seed = self.streams.seed("control/random_rotation", first)
+            for vp in plan.variables:
+                ctx, cell = self.contexts[vp.name], self.best[vp.name]
+                self.controls[vp.name]["random_rotation"] = random_rotation_result(
+                    self.runner, self.encoder, ctx.data(cell.site, "test"), vp.intervention, rotation_seed)
+
+    # ----- the result ---------------------------------------------------------------------
+    def result(self, multi: MultiResult, timing: dict[str, float]) -> HypothesisResult:
+        plan, h = self.plan, self.h
+        variables = {}
+        for vp in plan.variables:
+            search = self.searches[vp.name]
+            cell = self.best[vp.name]
+            g = next((g for g in self.groups if vp.name in g.names), None)
+            cells = search.cells if g is None else self.group_outcomes[g.key].cells[vp.name]
+            joint, grid = None, search.grid
+            if g is not None:
+                joint = JointMembership(tuple(g.names), self.group_outcomes[g.key].blocks[vp.name])
+                if grid is not None:  # the grid came from training the variable on its own
+                    grid = dataclasses.replace(grid, training="separate")
+            variables[vp.name] = VariableResult(describe(vp.intervention, cell.interv, cell.hidden), grid,
+                                                search.site_ref, [c.score for c in cells], joint,
+                                                self.controls[vp.name])
+        tp = plan.train
+        return HypothesisResult(
+            name=h.name, model=h.model, network=h.network, network_fingerprint=self.net.fingerprint,
+            location=str(h.pos), device=str(self.dev),
+            train=TrainSettings(tp.samples, tp.epochs, tp.batch, tp.lr, tuple(tp.seeds), tp.joint),
+            dataset=self.dataset, variables=variables, multi=multi, timing=timing)
+
+    def _progress_total(self) -> int:
+        """One tick per trained/evaluated cell, per jointly trained seed and per trained control."""
+        in_group = self.in_group
+        rn = "random_network" in self.plan.controls
+        seeds = len(self.plan.train.seeds)
+        total = 0
+        for vp in self.plan.variables:
+            s = self.sites[vp.name]
+            total += len(s.layers) * len(s.positions)
+            if vp.name not in in_group:
+                total += seeds - (1 if s.layers and vp.layer is None else 0) + rn
+        return total + len(self.groups) * (seeds + rn)

@@ -25,6 +25,7 @@ from ..neural.sites import Site
 
 MIN_TASK_ACCURACY = 0.8
 SAMPLE_INPUTS = 256
+SITE_INPUTS = 32  # per-site checks (finite activations, identity interchange): one site at a time, so fewer
 
 
 class PreflightError(Exception):
@@ -111,16 +112,21 @@ def preflight(runner, encoder, model, sites: Sequence[Site], *, seed: int = 0,
                              "alignment of its variables means anything. Check the builder, the encoder and the "
                              "output class order")
     checked = []
+    few = inputs[:SITE_INPUTS]
+    few_x = encoder.encode(few)
+    few_lp = encoder.logit_positions(few_x)
+    few_pred = pred[:len(few)]
     for site in dict.fromkeys(sites):
-        act = runner.collect(encoded, site)
+        act = runner.collect(few_x, site)
         if not bool(torch.isfinite(act).all()):
             raise PreflightError(f"activations at {site.label} are not finite (NaN or inf)")
-        cache = runner.prepare(encoded, site)
-        same = encoder.class_logits(runner.run_from_site(cache, act.to(cache.base_act.device), logit_positions=lp))
-        moved = int((same.argmax(-1).cpu() != pred).sum())
+        cache = runner.prepare(few_x, site)
+        same = encoder.class_logits(runner.run_from_site(cache, act.to(cache.base_act.device),
+                                                         logit_positions=few_lp))
+        moved = int((same.argmax(-1).cpu() != few_pred).sum())
         if moved:
             raise PreflightError(f"interchanging {site.label} with the input's own activation (source == base) "
-                                 f"changes {moved} of {len(inputs)} predictions: the site is not where the network's "
+                                 f"changes {moved} of {len(few)} predictions: the site is not where the network's "
                                  "forward reads it")
         checked.append(site.label)
     return PreflightReport(accuracy, len(inputs), checked)

@@ -96,11 +96,14 @@ class SiteRef:
     component: str
     position: Position
     token_index: Optional[int] = None
+    trivial: Optional[bool] = None  # realised by swapping the variable's input ancestors (engine/trivial.py)
 
     def to_json(self) -> Json:
         out: Json = {"layer": self.layer, "component": self.component, "position": self.position}
         if self.token_index is not None:
             out["token_index"] = self.token_index
+        if self.trivial is not None:
+            out["trivial"] = self.trivial
         return out
 
 
@@ -140,6 +143,7 @@ class GridResult:
     iia_max: list[list[Optional[float]]]
     chosen_site: Optional[SiteRef]
     training: Optional[str] = None
+    trivial: Optional[list[list[bool]]] = None  # per cell: realised by swapping the variable's inputs
 
     def to_json(self) -> Json:
         out: Json = {"layers": list(self.layers), "positions": list(self.positions),
@@ -148,6 +152,8 @@ class GridResult:
                      "chosen_site": self.chosen_site.to_json() if self.chosen_site is not None else None}
         if self.training is not None:
             out["training"] = self.training
+        if self.trivial is not None:
+            out["trivial"] = self.trivial
         return out
 
 
@@ -183,16 +189,23 @@ class VariableResult:
     seeds: list[SeedScore]
     joint: Optional[JointMembership] = None
     controls: dict[str, ControlResult] = field(default_factory=dict)
+    do_nothing: Optional[Count] = None  # leaving the site unchanged, on the same test pairs
+    better_site: Optional[Json] = None  # the grid's best non-trivial site, when it beats the named one
 
     @property
     def best(self) -> SeedScore:
         return self.seeds[best_seed_index(self.seeds)]
 
     def to_json(self) -> Json:
+        iia = iia_summary(self.seeds)
+        if self.do_nothing is not None:
+            iia["do_nothing"] = self.do_nothing.to_json()
         out: Json = {"intervention": self.intervention.to_json(),
                      "grid": self.grid.to_json() if self.grid is not None else None,
                      "site": self.site.to_json(), "seeds": [s.to_json() for s in self.seeds],
-                     "iia": iia_summary(self.seeds)}
+                     "iia": iia}
+        if self.better_site is not None:
+            out["better_site"] = self.better_site
         if self.joint is not None:
             out["joint"] = self.joint.to_json()
         if self.controls:
@@ -221,12 +234,18 @@ class MultiResult:
     cause: dict[str, Count] = field(default_factory=dict)
     isolate: dict[str, Count] = field(default_factory=dict)
     joint: dict[str, JointResult] = field(default_factory=dict)
+    # what leaving the site unchanged scores on the same pairs: metric -> key -> counts
+    do_nothing: dict[str, dict[str, Count]] = field(default_factory=dict)
 
     def to_json(self) -> Json:
         out: Json = {"cause": {k: c.to_json() for k, c in self.cause.items()},
                      "isolate": {k: c.to_json() for k, c in self.isolate.items()}}
         if self.joint:
             out["joint"] = {k: j.to_json() for k, j in self.joint.items()}
+        for metric, by_key in self.do_nothing.items():
+            for key, count in by_key.items():
+                if key in out.get(metric, {}):
+                    out[metric][key]["do_nothing"] = count.to_json()
         return out
 
 
@@ -257,11 +276,14 @@ class DatasetResult:
 
     sizes: SplitSizes
     joint: dict[str, SplitSizes] = field(default_factory=dict)
+    shortfalls: dict[str, tuple[int, int]] = field(default_factory=dict)  # "var/split" -> (found, wanted)
 
     def to_json(self) -> Json:
         out = self.sizes.to_json()
         if self.joint:
             out["joint"] = {k: s.to_json() for k, s in self.joint.items()}
+        if self.shortfalls:
+            out["shortfalls"] = {k: list(v) for k, v in self.shortfalls.items()}
         return out
 
 
@@ -298,6 +320,7 @@ class HypothesisResult:
     variables: dict[str, VariableResult]
     multi: Optional[MultiResult]
     timing: dict[str, float]
+    preflight: Optional[Json] = None
 
     @property
     def seconds(self) -> float:
@@ -313,6 +336,7 @@ class HypothesisResult:
             "dataset": self.dataset.to_json(),
             "variables": {k: v.to_json() for k, v in self.variables.items()},
             "multi": self.multi.to_json() if self.multi is not None else None,
+            **({"preflight": self.preflight} if self.preflight is not None else {}),
             "timing": {k: round(v, 3) for k, v in self.timing.items()},
             "seconds": self.seconds,
         }

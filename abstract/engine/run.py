@@ -5,11 +5,16 @@ Phases (each timed; the progress bar shows the current one):
 * ``load``: the plan, the causal model, the device, the network, its runner and encoder;
 * ``sites``: every variable's grid and align site, resolved and checked against the network
   (``sites.py``), and the jointly trained groups -- what data to draw depends on them;
+* ``preflight``: the network must be fit to be scored (``preflight.py``: finite logits and
+  activations, task accuracy, identity interchange, an encoder that tells inputs apart), and
+  every site is tested for triviality (``trivial.py``: realised by swapping the variable's
+  input ancestors; such a site is flagged and a search does not choose it);
 * ``data``: *all* pairs, drawn and encoded at once: per variable train/dev/test, each joint
   group's multi-source splits, the isolate pairs of every ordered pair of variables;
 * ``train``: the site search and every seed at the reported site, per variable
   (``search.py``), then each joint group (``joint.py``); cells are scored on dev and test;
-* ``measure``: cause and isolate from each variable's dev-chosen seed;
+* ``measure``: cause and isolate from each variable's dev-chosen seed, and beside every figure
+  what doing nothing (leaving the site as the base has it) scores on the same pairs;
 * ``controls``: random network and random rotation, on the same pairs and sites.
 
 Judging the expectations is the verifier's (``abstract.verify.expectations``), on
@@ -32,9 +37,10 @@ from ..hypothesis.plan import Plan, build_plan
 from ..language import Spec, ast
 from ..language.errors import SpecError
 from ..neural.runner import make_runner
+from ..neural.sites import Site
 from ..seeds import SeedStreams
 from .controls import random_network_control, random_rotation_result
-from .data import PairSet, dataset_summary, encode_pairs, isolate_pairs, make_splits, memoized, pair_key
+from .data import PairSet, dataset_summary, shortfalls, encode_pairs, isolate_pairs, make_splits, memoized, pair_key
 from .builder import check_fits
 from .encoders import make_encoder
 from .errors import AlignmentError
@@ -45,7 +51,9 @@ from .results import (ControlResult, Count, DatasetResult, HypothesisResult, Joi
                       TrainSettings, VariableResult)
 from .search import Cell, SearchOutcome, VariableContext, best_cell, run_variable
 from .sites import VariableSites, resolve_sites
-from .train import Unit, count_correct, describe, predict, prepare_site
+from .preflight import PreflightError, PreflightReport, preflight
+from .train import Unchanged, Unit, count_correct, describe, predict, prepare_site
+from .trivial import trivial_variables
 
 SMALL_NETWORK = 2_000_000  # parameters
 EXAMPLES = 64  # sample inputs for resolving positions and showing their tokens
@@ -141,6 +149,9 @@ class HypothesisRun:
         self.group_outcomes: dict[str, GroupOutcome] = {}
         self.best: dict[str, Cell] = {}
         self.controls: dict[str, dict[str, ControlResult]] = {}
+        self.trivial: dict[str, dict[Site, bool]] = {}
+        self.preflight: Optional[PreflightReport] = None
+        self.do_nothing: dict[str, Count] = {}
 
     # ----- the run ------------------------------------------------------------------------
     def run(self) -> HypothesisResult:
@@ -151,6 +162,8 @@ class HypothesisRun:
             with threads_for(self.net.module, self.dev):
                 with ph.phase("sites"):
                     self.resolve_sites()
+                with ph.phase("preflight"):
+                    self.check_network()
                 with ph.phase("data"):
                     self.draw_data()
                 ph.open_bar(self._progress_total())
@@ -186,6 +199,30 @@ class HypothesisRun:
         self.sites = resolve_sites(self.plan, self.h, self.runner, self.encoder, examples)
         self.groups = joint_groups(self.plan, self.sites)
 
+    def check_network(self) -> None:
+        """Refuse a network unfit to be scored, then flag each variable's trivial sites."""
+        own: dict[str, list[Site]] = {}
+        for name, vs in self.sites.items():
+            grid = [vs.site(layer, p) for layer in vs.layers for p in vs.positions]
+            own[name] = list(dict.fromkeys(grid + ([vs.align_site] if vs.align_site is not None else [])))
+        every = list(dict.fromkeys(s for sites in own.values() for s in sites))
+        try:
+            self.preflight = preflight(self.runner, self.encoder, self.model, every,
+                                       seed=self.streams.seed("preflight"), min_accuracy=self.plan.data.min_accuracy)
+        except PreflightError as e:
+            raise AlignmentError(f"network {self.h.network} cannot be scored: {e}", self.h.pos,
+                                 hint="fix the network (or its encoder); `data min_accuracy 0` accepts a network "
+                                      "that is not meant to solve the task") from e
+        by_site: dict[Site, list[str]] = {}
+        for name, sites in own.items():
+            for site in sites:
+                by_site.setdefault(site, []).append(name)
+        seed = self.streams.seed("trivial")
+        for site, names in by_site.items():
+            found = trivial_variables(self.runner, self.encoder, self.model, site, names, seed=seed)
+            for name in names:
+                self.trivial.setdefault(name, {})[site] = name in found
+
     def draw_data(self) -> None:
         """Every pair the run uses, drawn and encoded here (splits that are not needed -- the
         own training pairs of a jointly trained variable without a grid -- are not drawn)."""
@@ -198,7 +235,8 @@ class HypothesisRun:
             raw[vp.name] = make_splits(model, vp.name, n_train, d.dev, d.test, seed, d.balance, d.informative)
             splits = {k: self._encoded(vp.name, k, ex, vp.pos)
                       for k, ex in raw[vp.name].items() if k != "disjoint" and (k != "train" or n_train)}
-            self.contexts[vp.name] = VariableContext(self.runner, self.encoder, plan, self.sites[vp.name], splits)
+            self.contexts[vp.name] = VariableContext(self.runner, self.encoder, plan, self.sites[vp.name], splits,
+                                                     trivial=self.trivial.get(vp.name, {}))
         trained_on = {name: {pair_key(e) for e in s["train"]} for name, s in raw.items()}
         joint_raw = {}
         for g in self.groups:
@@ -222,7 +260,8 @@ class HypothesisRun:
         if self.groups and summary["train"] == 0:  # the first variable is trained only jointly
             summary["train"] = len(joint_raw[self.groups[0].key]["train"])
         self.dataset = DatasetResult(SplitSizes.from_summary(summary),
-                                     {k: SplitSizes.from_summary(joint_summary(s)) for k, s in joint_raw.items()})
+                                     {k: SplitSizes.from_summary(joint_summary(s)) for k, s in joint_raw.items()},
+                                     shortfalls({**raw, **joint_raw}))
 
     def _encoded(self, name: str, split: str, examples: list, pos: ast.Pos, group: Optional[list[str]] = None):
         if not examples:
@@ -255,9 +294,15 @@ class HypothesisRun:
     def measure(self) -> MultiResult:
         """cause(v) on v's held-out test pairs; isolate(A, B) on the pairs drawn for it."""
         multi = MultiResult()
+        nothing = Unchanged()
+        baseline: dict[str, dict[str, Count]] = {"cause": {}, "isolate": {}, "joint": {}}
         for vp in self.plan.variables:
-            test = self.contexts[vp.name].splits["test"]
-            multi.cause[vp.name] = Count(*count_correct(self.best[vp.name].test_pred, test.label, test.changed))
+            ctx, cell = self.contexts[vp.name], self.best[vp.name]
+            test = ctx.splits["test"]
+            multi.cause[vp.name] = Count(*count_correct(cell.test_pred, test.label, test.changed))
+            unchanged = predict(self.runner, self.encoder, ctx.data(cell.site, "test"), nothing)
+            self.do_nothing[vp.name] = Count(*count_correct(unchanged, test.label))
+            baseline["cause"][vp.name] = Count(*count_correct(unchanged, test.label, test.changed))
         for (a, b), pairs in self.isolate.items():
             if pairs is None:
                 multi.isolate[f"{a},{b}"] = Count(0, 0)
@@ -266,8 +311,14 @@ class HypothesisRun:
             sd = prepare_site(self.runner, cell.site, pairs)
             multi.isolate[f"{a},{b}"] = Count(*count_correct(predict(self.runner, self.encoder, sd, cell.interv),
                                                              sd.label))
+            baseline["isolate"][f"{a},{b}"] = Count(*count_correct(predict(self.runner, self.encoder, sd, nothing),
+                                                                   sd.label))
         for key, out in self.group_outcomes.items():
             multi.joint[key] = out.joint
+            g = next(g for g in self.groups if g.key == key)
+            sd = prepare_site(self.runner, g.site, self.joint_pairs[key]["test"])
+            baseline["joint"][key] = Count(*count_correct(predict(self.runner, self.encoder, sd, nothing), sd.label))
+        multi.do_nothing = {k: v for k, v in baseline.items() if v}
         return multi
 
     def run_controls(self) -> None:
@@ -310,13 +361,15 @@ class HypothesisRun:
                     grid = dataclasses.replace(grid, training="separate")
             variables[vp.name] = VariableResult(describe(vp.intervention, cell.interv, cell.hidden), grid,
                                                 search.site_ref, [c.score for c in cells], joint,
-                                                self.controls[vp.name])
+                                                self.controls[vp.name], self.do_nothing.get(vp.name),
+                                                search.better_site)
         tp = plan.train
         return HypothesisResult(
             name=h.name, model=h.model, network=h.network, network_fingerprint=self.net.fingerprint,
             location=str(h.pos), device=str(self.dev),
             train=TrainSettings(tp.samples, tp.epochs, tp.batch, tp.lr, tuple(tp.seeds), tp.joint),
-            dataset=self.dataset, variables=variables, multi=multi, timing=timing)
+            dataset=self.dataset, variables=variables, multi=multi, timing=timing,
+            preflight=self.preflight.to_json() if self.preflight is not None else None)
 
     def _progress_total(self) -> int:
         """One tick per trained/evaluated cell, per jointly trained seed and per trained control."""

@@ -1,12 +1,18 @@
 """Site search for one variable: a grid of layers x positions, then all seeds at one site.
 
-Each grid cell is trained with the first seed. The site with the best *dev* IIA is the
-chosen site; the reported site is the `align` line's site when it names a layer (the grid is
-then evidence around it), else the chosen one. All seeds are trained at the reported site and
-scored on the *test* split. Grid values are test IIA (mean/max over the seeds trained there).
+Each grid cell is trained with the first seed. The chosen site is the cell with the best *dev*
+IIA among the *non-trivial* cells (``trivial.py``: a site where swapping the variable's input
+ancestors realises it says nothing; only when every cell is trivial is one of them chosen,
+and it stays flagged). Ties (equal dev IIA) go to the lowest layer, then to the position
+listed first. The reported site is the `align` line's site when it names a layer (the grid is
+then evidence around it, and ``better_site`` names the grid's chosen site when its test IIA
+beats the named site's beyond both intervals), else the chosen one. All seeds are trained at
+the reported site and scored on the *test* split. Grid values are test IIA (mean/max over the
+seeds trained there).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -53,6 +59,7 @@ class VariableContext:
     tick: Callable[[str], None] = lambda msg: None
     step: Optional[Callable[[float], None]] = None
     cells: dict[tuple[Site, int], Cell] = field(default_factory=dict)
+    trivial: dict[Site, bool] = field(default_factory=dict)  # filled by the run's sites phase
     _site_data: dict[tuple[Site, str], SiteData] = field(default_factory=dict)
 
     @property
@@ -134,20 +141,30 @@ class SearchOutcome:
     site_ref: SiteRef
     grid: Optional[GridResult]
     cells: list[Cell]
+    better_site: Optional[dict[str, Any]] = None
+
+
+def choose_site(candidates: list[tuple[int, int, Cell]], trivial: dict[Site, bool]) -> Optional[Cell]:
+    """The grid cell to report: best dev IIA among non-trivial cells (all cells when every one
+    is trivial); ties go to the lowest layer, then the position listed first.
+    ``candidates``: (layer, index of the position in the grid, cell)."""
+    pool = [c for c in candidates if not trivial.get(c[2].site, False)] or candidates
+    if not pool:
+        return None
+    return max(pool, key=lambda c: (c[2].dev.value, -c[0], -c[1]))[2]
 
 
 def run_variable(ctx: VariableContext, train_seeds: bool = True) -> SearchOutcome:
     """Search the grid (first seed), then train every seed at the reported site."""
     sites, seeds = ctx.sites, ctx.plan.train.seeds
-    chosen: Optional[Site] = None
-    chosen_pos = None
-    best: Optional[float] = None
+    candidates: list[tuple[int, int, Cell]] = []
     for layer in sites.layers:
         ctx.train_row([sites.site(layer, p) for p in sites.positions], seeds[0])
-        for p in sites.positions:
-            cell = ctx.cell(sites.site(layer, p), seeds[0])
-            if best is None or cell.dev.value > best:
-                best, chosen, chosen_pos = cell.dev.value, cell.site, p
+        for i, p in enumerate(sites.positions):
+            candidates.append((layer, i, ctx.cell(sites.site(layer, p), seeds[0])))
+    chosen_cell = choose_site(candidates, ctx.trivial)
+    chosen = chosen_cell.site if chosen_cell is not None else None
+    chosen_pos = next((sites.positions[i] for _, i, c in candidates if c is chosen_cell), None)
     if sites.align_site is not None:
         site, spec_pos = sites.align_site, sites.align_position
     else:
@@ -156,20 +173,42 @@ def run_variable(ctx: VariableContext, train_seeds: bool = True) -> SearchOutcom
     cells = [ctx.cell(site, s) for s in seeds] if train_seeds else []
     grid = None
     if sites.layers:
-        mean, mx = [], []
+        mean, mx, flags = [], [], []
         for layer in sites.layers:
             row_mean: list[Optional[float]] = []
             row_max: list[Optional[float]] = []
+            row_flags: list[bool] = []
             for p in sites.positions:
                 s = sites.site(layer, p)
                 scores = [c.test.value for (cs, _), c in ctx.cells.items() if cs == s]
                 row_mean.append(round(sum(scores) / len(scores), 4) if scores else None)
                 row_max.append(max(scores) if scores else None)
+                row_flags.append(bool(ctx.trivial.get(s, False)))
             mean.append(row_mean)
             mx.append(row_max)
+            flags.append(row_flags)
+        chosen_ref = site_ref(chosen, spelling=True) if chosen is not None else None
+        if chosen_ref is not None:
+            chosen_ref = dataclasses.replace(chosen_ref, trivial=bool(ctx.trivial.get(chosen, False)))
         grid = GridResult(list(sites.layers), list(sites.positions), sites.position_tokens(), sites.component,
-                          mean, mx, site_ref(chosen, spelling=True) if chosen is not None else None)
-    return SearchOutcome(site, site_ref(site, spec_pos), grid, cells)
+                          mean, mx, chosen_ref, trivial=flags if ctx.trivial else None)
+    ref = dataclasses.replace(site_ref(site, spec_pos), trivial=bool(ctx.trivial.get(site, False)))
+    return SearchOutcome(site, ref, grid, cells, _better_site(chosen_cell, chosen_pos, site, cells))
+
+
+def _better_site(chosen: Optional[Cell], chosen_pos: Any, site: Site, cells: list[Cell]) -> Optional[dict[str, Any]]:
+    """The grid's chosen site, when the align line named another and the grid's test IIA there
+    clears the named site's (judged seed) beyond both 95% intervals."""
+    if chosen is None or not cells or chosen.site == site:
+        return None
+    from ..verify.stats import wilson_interval
+    named = cells[best_seed_index([c.score for c in cells])].test
+    low, _ = wilson_interval(chosen.test.correct, chosen.test.n)
+    _, named_high = wilson_interval(named.correct, named.n)
+    if low <= named_high:
+        return None
+    return {**site_ref(chosen.site, chosen_pos).to_json(), "iia": chosen.test.value, "ci_low": round(low, 4),
+            "named_iia": named.value, "named_ci_high": round(named_high, 4)}
 
 
 def best_cell(cells: list[Cell]) -> Cell:

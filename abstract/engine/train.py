@@ -15,7 +15,7 @@ the intervention adds (:meth:`~abstract.neural.interventions.InterventionModule.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -101,6 +101,14 @@ def describe(ip: InterventionPlan, interv: Intervention, hidden: int) -> Interve
         eff = round(eff, 2)
     dim = eff if ip.dim is None else ip.dim
     return InterventionInfo(ip.kind, dim, hidden, neurons, interv.parametrization, eff)
+
+
+class Unchanged(nn.Module):
+    """Leaves the site as the base has it: what doing nothing scores on the same pairs (the
+    baseline every figure is reported and judged beside)."""
+
+    def forward(self, base: torch.Tensor, source: Any) -> torch.Tensor:
+        return base
 
 
 @dataclass

@@ -104,6 +104,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("dev", DATA, "int", low=1, doc="dev pairs [min(2000, max(200, samples // 10))]"),
     OptionSpec("test", DATA, "int", low=1, doc="test pairs [as dev]"),
     OptionSpec("informative", DATA, "bool", default=False, doc="keep only pairs whose interchange changes the label"),
+    OptionSpec("min_accuracy", DATA, "float", default=0.8, low=0, high=1, doc="the unmodified network's task "
+               "accuracy below which the hypothesis errors before scoring (preflight; 0 for a network that is "
+               "not meant to solve the task)"),
     # -- network ... { }   (a torch builder receives every other option as a keyword argument)
     OptionSpec("prompt", NETWORK, "string", kinds=("torch", "hf"), doc="template rendering the inputs, e.g. "
                '"{a} + {b} ="; makes a torch builder a language model'),

@@ -86,6 +86,7 @@ class DataPlan:
     informative: bool = False
     dev: int = 200
     test: int = 200
+    min_accuracy: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -272,7 +273,8 @@ def build_plan(h: ast.HypothesisDecl, overrides: Mapping[str, Any] | None = None
     tp = TrainPlan(seeds=tuple(seeds), **train)
     held = held_out_size(tp.samples)
     dp = DataPlan(balance=data.get("balance"), informative=data.get("informative", False),
-                  dev=data.get("dev", held), test=data.get("test", held))
+                  dev=data.get("dev", held), test=data.get("test", held),
+                  min_accuracy=float(data.get("min_accuracy", 0.8)))
     return Plan(h.name, tuple(variables), tp, dp, SearchPlan(**search), tuple(h.controls), h.pos, kind)
 
 

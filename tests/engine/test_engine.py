@@ -126,16 +126,16 @@ hypothesis h : Copy ~ rnd {
     align a to layer 1 via das(dim=2)
     search layer 0..1
     train samples 64, epochs 1, batch 32, seeds 2
-    data test 40, dev 40
+    data test 40, dev 40, min_accuracy 0
     control random_network, random_rotation
-}""")
+}""")  # rnd is untrained: the preflight's task-accuracy floor is waived
     r = align_hypothesis(spec, "h", progress=False, device="cpu")
     json.dumps(r)
     assert r["location"].split(":")[-2] == str(COPY.count("\n") + 2)
     assert r["train"] == {"samples": 64, "epochs": 1, "batch": 32, "lr": 0.001, "seeds": [0, 1]}
     assert r["dataset"]["test"] == 40 and r["dataset"]["train"] > 0
     v = r["variables"]["a"]
-    assert v["site"] == {"layer": 1, "component": "resid_post", "position": None}
+    assert v["site"] == {"layer": 1, "component": "resid_post", "position": None, "trivial": False}
     assert [s["seed"] for s in v["seeds"]] == [0, 1]
     assert v["iia"]["correct"] == max(s["correct"] for s in v["seeds"]) and v["iia"]["n"] == 40
     assert v["grid"]["layers"] == [0, 1] and v["grid"]["positions"] == [None]

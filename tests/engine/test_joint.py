@@ -83,7 +83,7 @@ hypothesis j : Two ~ rnd {
     align z to layer 1 via das(dim=3)
     search layer 0..1
     train samples 120, epochs 1, batch 32, seeds 2, joint true
-    data test 40, dev 20
+    data test 40, dev 20, min_accuracy 0
     control random_network, random_rotation
 }"""
 
@@ -99,7 +99,7 @@ def test_joint_plumbing_on_a_random_network():
     assert blocks == {"x": [0, 3], "z": [3, 6]}
     for v in ("x", "z"):
         e = r["variables"][v]
-        assert e["site"] == {"layer": 1, "component": "resid_post", "position": None}
+        assert e["site"] == {"layer": 1, "component": "resid_post", "position": None, "trivial": False}
         assert e["joint"]["group"] == ["x", "z"]
         assert e["intervention"]["parametrization"] == "multi_variable" and e["intervention"]["effective_dim"] == 3
         assert [s["seed"] for s in e["seeds"]] == [0, 1] and all(s["n"] == 40 for s in e["seeds"])

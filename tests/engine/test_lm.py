@@ -66,7 +66,8 @@ hypothesis at_b : Copy ~ lm {
     r, w = right["variables"]["a"], wrong["variables"]["a"]
     assert r["iia"]["correct"] == r["iia"]["n"] == 300
     assert w["iia"]["max"] < 0.4
-    assert r["site"] == {"layer": 0, "component": "resid_pre", "position": "a"}  # found per prompt
+    # found per prompt; a's own token before layer 0 realises a by construction: flagged trivial
+    assert r["site"] == {"layer": 0, "component": "resid_pre", "position": "a", "trivial": True}
     assert w["site"]["position"] == "b"
 
 

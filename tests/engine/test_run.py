@@ -26,6 +26,8 @@ model Two {
 }
 network rnd = torch "fixtures/hand_nets.py:random_mlp" { width 12, depth 2, inputs 6, classes 9 }
 """
+# rnd is untrained on purpose (these tests are about the run's plumbing): its hypotheses waive the preflight's
+# task-accuracy floor with `data min_accuracy 0`
 
 SMALL = """
 hypothesis h : Two ~ rnd {
@@ -33,7 +35,7 @@ hypothesis h : Two ~ rnd {
     align z to layer 1 via neurons(0, 1)
     search layer 0..1
     train samples 64, epochs 1, batch 32, seeds 2
-    data test 30, dev 20
+    data test 30, dev 20, min_accuracy 0
     control random_network, random_rotation
 }"""
 
@@ -53,7 +55,7 @@ def test_phases_run_in_order_and_are_timed():
     run = HypothesisRun(spec_of(SMALL), "h", progress=False, device="cpu")
     result = run.run()
     assert isinstance(result, HypothesisResult) and isinstance(result.variables["x"], VariableResult)
-    assert list(result.timing) == ["load", "sites", "data", "train", "measure", "controls", "total"]
+    assert list(result.timing) == ["load", "sites", "preflight", "data", "train", "measure", "controls", "total"]
     assert all(t >= 0 for t in result.timing.values())
     doc = result.to_json()
     json.dumps(doc)
@@ -105,7 +107,7 @@ def test_site_problems_are_located_at_the_option(body, needle, fragment):
     ("neurons(3, 12, 20)", "neurons 12, 20 are outside a site of width 12"),
 ])
 def test_interventions_that_do_not_fit_the_site_are_located_at_the_align_line(via, fragment):
-    text = f"\nhypothesis h : Two ~ rnd {{\n    align x to layer 1 via {via}\n    train samples 20, seeds 1\n}}"
+    text = f"\nhypothesis h : Two ~ rnd {{\n    align x to layer 1 via {via}\n    train samples 20, seeds 1\n    data min_accuracy 0\n}}"
     with pytest.raises(AlignmentError) as err:
         align_hypothesis(spec_of(text), "h", progress=False, device="cpu")
     assert fragment in err.value.message and isinstance(err.value, SpecError)
@@ -118,6 +120,7 @@ hypothesis h : Two ~ rnd {
     align x to layer 1 via das(dim=8)
     align z to layer 1 via das(dim=8)
     train samples 20, seeds 1, joint true
+    data min_accuracy 0
 }"""
     with pytest.raises(AlignmentError, match="need 16 dims but the site has 12") as err:
         align_hypothesis(spec_of(text), "h", progress=False, device="cpu")
@@ -148,7 +151,7 @@ model Dead {
 hypothesis h : Dead ~ rnd {
     align x to layer 1 via das(dim=2)
     train samples 20, seeds 1
-    data informative true, test 10, dev 10
+    data informative true, test 10, dev 10, min_accuracy 0
 }"""
     with pytest.raises(AlignmentError, match="no (train|dev|test) pairs could be drawn for x") as err:
         align_hypothesis(spec_of(text), "h", progress=False, device="cpu")

@@ -171,15 +171,15 @@ def pair_keys(am: ArrayModel, base: np.ndarray, sources: Sequence[np.ndarray]) -
     Keys of pairs over the same variables compare equal exactly when the pairs are the same;
     held-out sets hold these (built from arrays, not from example dicts)."""
     parts = [base, *sources]
-    codes = [am.codes(p) for p in parts]
-    if codes[0] is None:
+    codes = [c for c in map(am.codes, parts) if c is not None]
+    if len(codes) < len(parts):  # no codes: the input space exceeds int64
         return list(map(tuple, np.concatenate(parts, axis=1).tolist()))
     if am.space ** len(parts) < 2 ** 62:
         code = np.zeros(len(base), dtype=np.int64)
         for c in codes:
             code = code * am.space + c
         return code.tolist()
-    return list(zip(*(c.tolist() for c in codes)))  # type: ignore[union-attr]
+    return list(zip(*(c.tolist() for c in codes)))
 
 
 def keys_of(am: ArrayModel, pairs: PairArrays) -> list[Hashable]:
@@ -244,7 +244,8 @@ def draw_pair_arrays(model: CausalModel, variables: Sequence[str], n: int, rng: 
         quota = np.zeros(n_labels, dtype=np.int64)
         quota[0] = n
     fill = QuotaFill(quota, budget=SEARCH_FACTOR * n + 4 * MIN_ROUND, give_up=GIVE_UP_FACTOR * n + 4 * MIN_ROUND)
-    kept, spare = [], []
+    kept: list[PairArrays] = []
+    spare: list[PairArrays] = []
     key_vars = tuple(sorted(variables))
     while size := fill.next_size():
         base = draw_balanced_inputs(am, size, rng, input_balance)

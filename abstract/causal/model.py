@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import random
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence, TypeVar
 
 import networkx as nx
 
@@ -17,6 +17,7 @@ from .domains import Domain, Value
 from .expr import Env, TExpr, compile_expr, free_vars, show
 
 Inputs = Mapping[str, Value]
+_T = TypeVar("_T")  # what _balanced draws
 
 
 @dataclass(frozen=True)
@@ -144,13 +145,13 @@ class CausalModel:
                          self.variables[balance].domain, max_tries)
 
 
-def _balanced(n: int, rng: random.Random, draw: Callable[[], object], key: Callable[[object], Value],
-              domain: Domain, max_tries: int) -> list:
+def _balanced(n: int, rng: random.Random, draw: Callable[[], _T], key: Callable[[_T], Value],
+              domain: Domain, max_tries: int) -> list[_T]:
     """Rejection sampling toward equal counts per key value.
 
     Values that are rare or unreachable leave their quota unfilled; the rest is then topped
     up with plain draws so that exactly `n` items come back."""
-    buckets: dict[Value, list] = {v: [] for v in domain.values()}
+    buckets: dict[Value, list[_T]] = {v: [] for v in domain.values()}
     quota = -(-n // len(buckets))
     filled = 0
     for _ in range(n * max_tries):

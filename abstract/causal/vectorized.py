@@ -44,18 +44,19 @@ def to_python(t: Type, arr: np.ndarray) -> list[Value]:
 def from_python(t: Type, values: Sequence[Value]) -> np.ndarray:
     """The array representation of plain values of type ``t``."""
     if t.kind == "enum":
-        pos = {m: i for i, m in enumerate(t.members)}
+        pos: dict[Value, int] = {m: i for i, m in enumerate(t.members)}
         return np.fromiter((pos[v] for v in values), dtype=np.int64, count=len(values))
     if t.kind == "bool":
         return np.fromiter((bool(v) for v in values), dtype=bool, count=len(values))
-    if all(-SAFE_INT < v < SAFE_INT for v in values):
-        return np.fromiter((int(v) for v in values), dtype=np.int64, count=len(values))
-    return np.array([int(v) for v in values], dtype=object)
+    ints = [int(v) for v in values]
+    if all(-SAFE_INT < v < SAFE_INT for v in ints):
+        return np.fromiter(ints, dtype=np.int64, count=len(ints))
+    return np.array(ints, dtype=object)
 
 
 def const_repr(t: Type, value: Value) -> object:
     if t.kind == "enum":
-        return np.int64(t.members.index(value))  # type: ignore[arg-type]
+        return np.int64(t.members.index(value))
     if t.kind == "bool":
         return np.bool_(value)
     return np.int64(value) if -SAFE_INT < int(value) < SAFE_INT else int(value)
@@ -149,16 +150,16 @@ class ArrayModel:
         ok = np.ones(len(rows), dtype=bool)
         for j, name in enumerate(self.inputs):
             d = self.domains[name]
-            members = {m: i for i, m in enumerate(d.members)} if d.kind == "enum" else None
+            members = {m: i for i, m in enumerate(d.members)}  # empty unless d is an enum
             for i, row in enumerate(rows):
                 v = row.get(name)
                 if d.kind == "int":
-                    good = type(v) is int and d.low <= v <= d.high
-                    idx = v - d.low if good else 0
+                    idx = v - d.low if type(v) is int else -1
+                    good = 0 <= idx <= d.high - d.low
                 elif d.kind == "bool":
                     good, idx = type(v) is bool, int(bool(v))
                 else:
-                    idx = members.get(v, -1) if isinstance(v, str) else -1  # type: ignore[union-attr]
+                    idx = members.get(v, -1) if isinstance(v, str) else -1
                     good = idx >= 0
                 if good:
                     X[i, j] = idx

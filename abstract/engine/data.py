@@ -10,10 +10,9 @@ many were found; :func:`shortfalls` lists the short ones for a warning.
 """
 from __future__ import annotations
 
-import copy
 import random
 from dataclasses import dataclass
-from typing import Any, Collection, Iterable, Optional, Sequence, Union
+from typing import Any, Collection, Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -21,6 +20,7 @@ import torch
 from ..causal import CausalModel, CounterfactualExample, informativeness
 from ..causal.counterfactuals import (PairArrays, concat_pairs, draw_pair_arrays, example_key, gc_paused,
                                       keys_from_examples, keys_of, member, pair_keys)
+from ..causal.domains import Value
 from ..causal.sampling import QuotaFill
 from ..causal.vectorized import array_model
 from ..seeds import SeedStreams
@@ -81,39 +81,40 @@ class PairSet:
 MEMO_LIMIT = 500_000  # cached evaluations per model view before the memo is cleared
 
 
+class MemoizedModel(CausalModel):
+    """A view of a compiled model whose ``evaluate`` remembers its results (see :func:`memoized`)."""
+
+    def __init__(self, model: CausalModel) -> None:
+        # no CausalModel.__init__: the view shares the model's compiled state (a shallow copy), not a recompile
+        self.__dict__.update(model.__dict__)
+        self._memo: dict[tuple, dict[str, Value]] = {}
+        self._input_values = {n: list(model.variables[n].domain.values()) for n in model.inputs}
+
+    def evaluate(self, inputs: Mapping[str, Value], do: Mapping[str, Value] | None = None) -> dict[str, Value]:
+        try:
+            key = (tuple(inputs.items()), tuple(sorted(do.items())) if do else ())
+            hit = self._memo.get(key)
+        except TypeError:  # unhashable values: no memo
+            return super().evaluate(inputs, do)
+        if hit is None:
+            if len(self._memo) >= MEMO_LIMIT:
+                self._memo.clear()
+            hit = self._memo[key] = super().evaluate(inputs, do)
+        return dict(hit)
+
+    def sample_input(self, rng: random.Random) -> dict[str, Value]:  # the same draws as CausalModel.sample_input
+        return {n: rng.choice(self._input_values[n]) for n in self.inputs}
+
+
 def memoized(model: CausalModel) -> CausalModel:
     """A copy of ``model`` whose ``evaluate`` remembers its results.
 
     Why: drawing tens of thousands of counterfactual pairs (with informative filtering and
     label balancing) evaluates the same few inputs over and over; in pure Python that was most
     of a hypothesis's run time. The random draws are untouched, so the data are identical."""
-    if getattr(model, "_memoized", False):
+    if isinstance(model, MemoizedModel):
         return model
-    view = copy.copy(model)
-    memo: dict = {}
-    evaluate = model.evaluate
-
-    def cached(inputs, do=None):
-        try:
-            key = (tuple(inputs.items()), tuple(sorted(do.items())) if do else ())
-            hit = memo.get(key)
-        except TypeError:  # unhashable values: no memo
-            return evaluate(inputs, do)
-        if hit is None:
-            if len(memo) >= MEMO_LIMIT:
-                memo.clear()
-            hit = memo[key] = evaluate(inputs, do)
-        return dict(hit)
-
-    values = {n: list(model.variables[n].domain.values()) for n in model.inputs}
-
-    def sample_input(rng: random.Random) -> dict:  # the same draws as CausalModel.sample_input
-        return {n: rng.choice(values[n]) for n in model.inputs}
-
-    view.evaluate = cached
-    view.sample_input = sample_input
-    view._memoized = True
-    return view
+    return MemoizedModel(model)
 
 
 def pair_key(ex: CounterfactualExample) -> tuple:

@@ -88,6 +88,8 @@ def _import_file(file: Path) -> Any:
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:  # a suffix no importer claims (not .py)
+        raise ImportError(f"{file.name} is not a Python module file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
@@ -188,16 +190,18 @@ def reinitialized(net: LoadedNetwork, seed: int = 0) -> nn.Module:
     fresh = copy.deepcopy(net.module)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
-        if callable(getattr(fresh, "init_weights", None)) and callable(getattr(fresh, "_init_weights", None)):
+        init_weights = getattr(fresh, "init_weights", None)  # HF models' (nn.Module declares neither method)
+        if callable(init_weights) and callable(getattr(fresh, "_init_weights", None)):
             for m in fresh.modules():  # loaded weights are flagged "initialised"; re-draw them all
                 m.__dict__.pop("_is_hf_initialized", None)
             for t in list(fresh.parameters()) + list(fresh.buffers()):
                 t.__dict__.pop("_is_hf_initialized", None)
-            fresh.init_weights()
+            init_weights()
         else:
             for m in fresh.modules():
-                if m is not fresh and callable(getattr(m, "reset_parameters", None)):
-                    m.reset_parameters()
+                reset = getattr(m, "reset_parameters", None)
+                if m is not fresh and callable(reset):
+                    reset()
     return fresh.eval().requires_grad_(False)
 
 

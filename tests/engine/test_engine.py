@@ -14,7 +14,7 @@ from abstract.engine.networks import load_network
 from abstract.hypothesis.plan import InterventionPlan, TrainPlan, build_plan
 from abstract.engine.train import (count_correct, make_intervention, predict, predict_uncached, prepare_site,
                                    train_intervention)
-from abstract.language import SpecError, compile_text, load_spec
+from abstract.language import compile_text, load_spec
 from abstract.neural.runner import make_runner
 from abstract.neural.sites import Site
 
@@ -110,14 +110,17 @@ def test_training_decreases_loss():
 def test_cached_and_uncached_paths_agree():
     net, enc, runner, splits = _mlp_setup()
     for layer in (0, 1):
-        site = Site(layer=layer, position=None)
-        sd = prepare_site(runner, site, splits["test"])
-        assert sd.cache.cached, sd.cache.note
-        interv = make_intervention(InterventionPlan("das", 3), sd.hidden, seed=1)
-        cached = runner.run_from_site(sd.cache, lambda b: interv(b, sd.source))
-        hooked = runner.run_with_hook(splits["test"].base_x, site, lambda b: interv(b, sd.source))
-        assert torch.allclose(cached, hooked, atol=1e-6)
-        assert torch.equal(predict(runner, enc, sd, interv), predict_uncached(runner, enc, splits["test"], site, interv))
+        _check_cached_matches_hooked(runner, enc, splits["test"], Site(layer=layer, position=None))
+
+
+def _check_cached_matches_hooked(runner, enc, pairs, site):
+    sd = prepare_site(runner, site, pairs)
+    assert sd.cache.cached, sd.cache.note
+    interv = make_intervention(InterventionPlan("das", 3), sd.hidden, seed=1)
+    cached = runner.run_from_site(sd.cache, lambda b: interv(b, sd.source))
+    hooked = runner.run_with_hook(pairs.base_x, site, lambda b: interv(b, sd.source))
+    assert torch.allclose(cached, hooked, atol=1e-6)
+    assert torch.equal(predict(runner, enc, sd, interv), predict_uncached(runner, enc, pairs, site, interv))
 
 
 def test_align_result_document_and_controls():

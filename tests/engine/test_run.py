@@ -78,8 +78,11 @@ def test_every_pair_is_drawn_in_the_data_phase():
     for name in ("x", "z"):
         assert set(run.contexts[name].splits) == {"train", "dev", "test"}
         assert not run.contexts[name].cells
-    trained = {(tuple(e.base.items()), tuple(e.sources["x"].items())) for e in run.contexts["x"].splits["train"].examples}
-    isolated = {(tuple(e.base.items()), tuple(e.sources["x"].items())) for e in run.isolate[("x", "z")].examples}
+    def pairs(examples):
+        return {(tuple(e.base.items()), tuple(e.sources["x"].items())) for e in examples}
+
+    trained = pairs(run.contexts["x"].splits["train"].examples)
+    isolated = pairs(run.isolate[("x", "z")].examples)
     assert not trained & isolated  # isolate(x, z) is measured off pairs x was not trained on
 
 

@@ -187,9 +187,10 @@ def run_variable(ctx: VariableContext, train_seeds: bool = True) -> SearchOutcom
             mean.append(row_mean)
             mx.append(row_max)
             flags.append(row_flags)
-        chosen_ref = site_ref(chosen, spelling=True) if chosen is not None else None
-        if chosen_ref is not None:
-            chosen_ref = dataclasses.replace(chosen_ref, trivial=bool(ctx.trivial.get(chosen, False)))
+        chosen_ref = None
+        if chosen is not None:
+            chosen_ref = dataclasses.replace(site_ref(chosen, spelling=True),
+                                             trivial=bool(ctx.trivial.get(chosen, False)))
         grid = GridResult(list(sites.layers), list(sites.positions), sites.position_tokens(), sites.component,
                           mean, mx, chosen_ref, trivial=flags if ctx.trivial else None)
     ref = dataclasses.replace(site_ref(site, spec_pos), trivial=bool(ctx.trivial.get(site, False)))

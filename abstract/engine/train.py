@@ -103,7 +103,7 @@ def describe(ip: InterventionPlan, interv: Intervention, hidden: int) -> Interve
     return InterventionInfo(ip.kind, dim, hidden, neurons, interv.parametrization, eff)
 
 
-class Unchanged(nn.Module):
+class Unchanged(InterventionModule):
     """Leaves the site as the base has it: what doing nothing scores on the same pairs (the
     baseline every figure is reported and judged beside)."""
 

@@ -110,7 +110,8 @@ def test_site_problems_are_located_at_the_option(body, needle, fragment):
     ("neurons(3, 12, 20)", "neurons 12, 20 are outside a site of width 12"),
 ])
 def test_interventions_that_do_not_fit_the_site_are_located_at_the_align_line(via, fragment):
-    text = f"\nhypothesis h : Two ~ rnd {{\n    align x to layer 1 via {via}\n    train samples 20, seeds 1\n    data min_accuracy 0\n}}"
+    text = (f"\nhypothesis h : Two ~ rnd {{\n    align x to layer 1 via {via}\n    train samples 20, seeds 1\n"
+            "    data min_accuracy 0\n}")
     with pytest.raises(AlignmentError) as err:
         align_hypothesis(spec_of(text), "h", progress=False, device="cpu")
     assert fragment in err.value.message and isinstance(err.value, SpecError)

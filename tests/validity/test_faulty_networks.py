@@ -1,0 +1,84 @@
+"""A faulty network never passes: each fault errors its own hypothesis, before any scoring, and
+the other hypotheses of the spec still run and are judged."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from abstract.verify.pipeline import verify_spec
+
+HERE = Path(__file__).parent
+
+FAULTS = {
+    "nan_logits": "not finite",
+    "inf_logits": "not finite",
+    "nan_weight": "not finite",
+    "shifted_rows": "solves the task on only",
+    "merged_inputs": "cannot tell these input values apart",
+}
+
+HEAD = """
+model Pair {
+    input a, b : 0..2
+    output y = 3 * a + b
+}
+network good = torch "faulty_nets.py:good"
+"""
+
+
+def _spec(tmp_path: Path) -> Path:
+    text = HEAD + "".join(f'network {f} = torch "faulty_nets.py:{f}"\n' for f in FAULTS)
+    for name in ["good", *FAULTS]:
+        # two claims per network that cannot both be right: a faulty network must pass neither
+        text += f"""
+hypothesis {name}_high : Pair ~ {name} {{
+    align a to layer 0 via neurons(0, 1, 2)
+    train samples 20, seeds 1
+    data test 60, dev 20
+    expect iia(a) >= 0.4
+}}
+hypothesis {name}_low : Pair ~ {name} {{
+    align a to layer 0 via neurons(0, 1, 2)
+    train samples 20, seeds 1
+    data test 60, dev 20
+    expect iia(a) <= 0.6
+}}
+"""
+    path = tmp_path / "faults.causal"
+    path.write_text(text)
+    (tmp_path / "faulty_nets.py").write_text((HERE / "faulty_nets.py").read_text().replace(
+        'Path(__file__).resolve().parents[1] / "engine" / "fixtures"',
+        repr(str(HERE.parent / "engine" / "fixtures"))))
+    return path
+
+
+@pytest.fixture(scope="module")
+def doc(tmp_path_factory):
+    return verify_spec(_spec(tmp_path_factory.mktemp("faults")), progress=False, device="cpu", cache=None)
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_each_fault_errors_its_hypotheses_before_scoring(doc, fault):
+    errors = {e["hypothesis"]: e for e in doc["errors"]}
+    for claim in ("high", "low"):
+        name = f"{fault}_{claim}"
+        assert name in errors, f"{name} was scored: {[h['name'] for h in doc['hypotheses']]}"
+        assert FAULTS[fault] in errors[name]["message"]
+        assert errors[name]["location"].split(":")[-2] == str(_line_of(doc, name))
+    judged = {h["name"] for h in doc["hypotheses"] if h.get("expectations")}
+    assert not {f"{fault}_high", f"{fault}_low"} & judged
+
+
+def test_the_good_network_still_runs_and_is_judged(doc):
+    by_name = {h["name"]: h for h in doc["hypotheses"]}
+    high, low = by_name["good_high"], by_name["good_low"]
+    assert high["expectations"][0]["passed"] is True  # a's neurons of the input layer move a exactly
+    assert low["expectations"][0]["passed"] is False
+    assert high["preflight"]["task_accuracy"] == 1.0
+    assert high["variables"]["a"]["site"]["trivial"] is True  # the input encoding realises a: flagged
+    assert doc["passed"] is False
+
+
+def _line_of(doc, name: str) -> int:
+    return next(i for i, line in enumerate(doc["spec"]["text"].splitlines(), 1) if f"hypothesis {name} " in line)

@@ -11,7 +11,8 @@ from typing import Any, Iterable
 
 from ..verify.stats import fmt_ci, fmt_value, judged_iia, wilson_interval
 from ..verify.validity import (TRIVIAL_MEANING, better_site, better_site_text, do_nothing, do_nothing_interval,
-                               is_trivial, metric_counts, preflight_text, shortfall_text, site_label)
+                               expectation_do_nothing, is_trivial, metric_counts, preflight_text, shortfall_text,
+                               site_label)
 from .style import CSS
 from .svg import KIND_FILL, KIND_STROKE, causal_graph_svg, heatmap_svg
 
@@ -121,9 +122,9 @@ def render_warnings(doc: dict[str, Any]) -> str:
 
 def render_expectations(h: dict[str, Any], spec_path: str) -> str:
     rows = []
-    show_base = any(do_nothing(e) for e in (h.get("expectations") or []))
+    show_base = any(expectation_do_nothing(h, e) for e in (h.get("expectations") or []))
     for e in (h.get("expectations") or []):
-        base = do_nothing(e)
+        base = expectation_do_nothing(h, e)
         base_cell = ""
         if base is not None:
             base_cell = f'{fmt_value(base["value"])} <span class="sub">{fmt_ci(*do_nothing_interval(base))}</span>'

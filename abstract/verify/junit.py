@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .stats import fmt_ci, fmt_value
-from .validity import better_site, do_nothing, shortfalls, site_label
+from .validity import better_site, expectation_do_nothing, shortfalls, site_label
 
 
 # Characters XML 1.0 cannot hold at all (not even as &#...;): C0 controls but tab/newline/CR,
@@ -91,7 +91,7 @@ def _expectation_case(suite: ET.Element, stem: str, h: dict[str, Any], e: dict[s
                                     ("ci", fmt_ci(e.get("ci_low"), e.get("ci_high"), 4)),
                                     ("confidence", e.get("confidence")), ("correct", e.get("correct")),
                                     ("n", e.get("n")), ("location", e.get("location"))]
-    base = do_nothing(e) or do_nothing(_measured(h, e))
+    base = expectation_do_nothing(h, e)
     if base is not None:  # what leaving the site unchanged scores on the same pairs
         items += [("do_nothing", fmt_value(base["value"], 4)),
                   ("do_nothing.ci", fmt_ci(base["ci_low"], base["ci_high"], 4) if base["ci_low"] is not None else None),
@@ -133,20 +133,6 @@ def _expectation_case(suite: ET.Element, stem: str, h: dict[str, Any], e: dict[s
 
 def _bool(x: Any) -> str | None:
     return None if x is None else str(bool(x)).lower()
-
-
-def _measured(h: dict[str, Any], e: dict[str, Any]) -> Any:
-    """The entry an expectation's metric reads (the variable's IIA, or a several-variable metric)."""
-    args = [str(a) for a in e.get("args") or []]
-    if e.get("metric") == "iia":
-        return ((h.get("variables") or {}).get(args[0]) or {}).get("iia") if args else None
-    table = (h.get("multi") or {}).get(str(e.get("metric"))) or {}
-    if not isinstance(table, dict):
-        return None
-    key = ",".join(args)
-    if e.get("metric") == "joint":
-        key = next((k for k in table if set(str(k).split(",")) == set(args)), key)
-    return table.get(key)
 
 
 def build_junit(docs: dict[str, Any] | list[dict[str, Any]]) -> ET.Element:

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .stats import fmt_ci, fmt_value, judged_iia
-from .validity import (TRIVIAL_MEANING, better_site_text, do_nothing, do_nothing_text, is_trivial, metric_counts,
-                       preflight_text, shortfall_text, site_label, trivial_sites)
+from .validity import (TRIVIAL_MEANING, better_site_text, do_nothing, expectation_do_nothing, is_trivial,
+                       metric_counts, preflight_text, shortfall_text, site_label, trivial_sites)
 
 CONTROL_SHORT = {"random_network": "untrained", "random_rotation": "rand.rot"}
 
@@ -128,7 +128,8 @@ def format_summary(doc: dict[str, Any], *, width: int = 100, unicode: bool | Non
                         + ", ".join(trivial))
         erows = []
         for e in h.get("expectations") or []:
-            base = do_nothing_text(e)
+            dn = expectation_do_nothing(h, e)
+            base = f"do-nothing {fmt_value(dn['value'])}" if dn else ""
             erows.append([ok_mark if e.get("passed") else bad_mark, e.get("text", ""), fmt_value(e.get("value")),
                           fmt_ci(e.get("ci_low"), e.get("ci_high")).replace("—", dash), f"n={e.get('n', 0)}"]
                          + ([f"({base})"] if base else []))

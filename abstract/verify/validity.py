@@ -42,6 +42,27 @@ def do_nothing(entry: Any) -> dict[str, Any] | None:
     return {"value": value, "correct": correct, "n": n, "ci_low": base.get("ci_low"), "ci_high": base.get("ci_high")}
 
 
+def measured_entry(hypothesis: Mapping[str, Any], expectation: Mapping[str, Any]) -> Any:
+    """The figure an expectation's metric reads: the variable's ``iia`` or a ``multi`` entry."""
+    args = [str(a) for a in expectation.get("args") or []]
+    metric = expectation.get("metric")
+    if metric == "iia":
+        var = (hypothesis.get("variables") or {}).get(args[0]) if args else None
+        return var.get("iia") if isinstance(var, Mapping) else None
+    table = (hypothesis.get("multi") or {}).get(str(metric))
+    if not isinstance(table, Mapping):
+        return None
+    key = ",".join(args)
+    if metric == "joint":  # a group is one set of variables, in whatever order
+        key = next((k for k in table if set(str(k).split(",")) == set(args)), key)
+    return table.get(key)
+
+
+def expectation_do_nothing(hypothesis: Mapping[str, Any], expectation: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The baseline an expectation was judged beside: its own, else its figure's."""
+    return do_nothing(expectation) or do_nothing(measured_entry(hypothesis, expectation))
+
+
 def do_nothing_interval(base: Mapping[str, Any]) -> tuple[float | None, float | None]:
     """The baseline's interval: as written, else the Wilson interval of its counts."""
     low, high = base.get("ci_low"), base.get("ci_high")
@@ -51,12 +72,6 @@ def do_nothing_interval(base: Mapping[str, Any]) -> tuple[float | None, float | 
     if isinstance(correct, int) and isinstance(n, int) and 0 <= correct <= n and n > 0:
         return wilson_interval(correct, n)
     return None, None
-
-
-def do_nothing_text(entry: Any, digits: int = 3) -> str:
-    """``"do-nothing 0.000"`` for a figure's baseline, or ``""`` when it has none."""
-    base = do_nothing(entry)
-    return "" if base is None else f"do-nothing {fmt_value(base['value'], digits)}"
 
 
 def site_label(site: Any, component: Any = None) -> str:

@@ -149,6 +149,20 @@ def test_console_keeps_its_width_with_the_new_figures(doc):
     assert all(len(line) <= 60 for line in text.splitlines())
 
 
+def test_an_expectation_without_its_own_baseline_shows_its_figures(doc):
+    """The engine writes the figures' baselines; an expectation judged before expectations
+    carried one still shows the baseline of what it measured (console and HTML alike)."""
+    for h in doc["hypotheses"]:
+        for e in h["expectations"]:
+            e.pop("do_nothing")
+    text = format_summary(doc, unicode=False)
+    assert row(text, "PASS  iia(right) >= 0.9").endswith("(do-nothing 0.004)")
+    assert row(text, "PASS  isolate(left, right) >= 0.8").endswith("(do-nothing 0.498)")
+    html = render_html(doc)
+    exp = re.search(r'isolate\(left, right\) &gt;= 0.8</td>.*?</tr>', html).group(0)
+    assert '<td class="num dn">0.498 <span class="sub">[0.477, 0.520]</span></td>' in exp
+
+
 # ------------------------------------------------------------------ JUnit
 def test_junit_carries_do_nothing_trivial_and_task_accuracy(doc):
     p = props(doc, "iia(left) >= 0.9")

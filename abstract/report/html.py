@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..verify.stats import fmt_ci, fmt_value, judged_iia, wilson_interval
+from ..verify.validity import (TRIVIAL_MEANING, better_site, better_site_text, do_nothing, do_nothing_interval,
+                               expectation_do_nothing, is_trivial, metric_counts, preflight_text, shortfall_text,
+                               site_label)
 from .style import CSS
 from .svg import KIND_FILL, KIND_STROKE, causal_graph_svg, heatmap_svg
 
@@ -50,13 +53,19 @@ def _bar(value: float | None, cls: str = "") -> str:
     return f'<span class="bar {cls}" style="width:{max(0.0, min(1.0, value)) * 90:.0f}px"></span>'
 
 
-def _multi_value(entry: Any) -> tuple[float | None, int | None, int | None]:
-    """Multi-variable metrics come as a float or as {value, correct, n}."""
-    if isinstance(entry, dict):
-        n, c = entry.get("n"), entry.get("correct")
-        v = entry.get("value", entry.get("iia"))
-        return (v if v is not None else (c / n if c is not None and n else None)), c, n
-    return (None if entry is None else float(entry)), None, None
+_multi_value = metric_counts  # several-variable metrics come as a float or as {value, correct, n}
+
+
+def _do_nothing_cell(entry: Any, with_counts: bool = False) -> str:
+    """What leaving the site unchanged scores, for a table cell ("" when not measured)."""
+    base = do_nothing(entry)
+    if base is None:
+        return ""
+    counts = f' <span class="sub">({_e(base["correct"])}/{_e(base["n"])})</span>' if with_counts and base["n"] else ""
+    return f'{fmt_value(base["value"])}{counts}'
+
+
+TRIVIAL_TAG = f'<span class="tag trivial" title="{_e(TRIVIAL_MEANING)}">trivial</span>'
 
 
 def render_header(doc: dict[str, Any]) -> str:
@@ -113,26 +122,35 @@ def render_warnings(doc: dict[str, Any]) -> str:
 
 def render_expectations(h: dict[str, Any], spec_path: str) -> str:
     rows = []
+    show_base = any(expectation_do_nothing(h, e) for e in (h.get("expectations") or []))
     for e in (h.get("expectations") or []):
+        base = expectation_do_nothing(h, e)
+        base_cell = ""
+        if base is not None:
+            base_cell = f'{fmt_value(base["value"])} <span class="sub">{fmt_ci(*do_nothing_interval(base))}</span>'
         conf = e.get("confidence")
         level = f"{conf:.0%}" if isinstance(conf, (int, float)) else ""
         n = e.get("n") or 0
         rows.append(f'<tr class="{"pass" if e.get("passed") else "fail"}"><td>{_badge(bool(e.get("passed")))}</td>'
                     f'<td class="mono nowrap">{_e(e.get("text"))}</td><td class="num">{fmt_value(e.get("value"))}</td>'
                     f'<td class="num">{fmt_ci(e.get("ci_low"), e.get("ci_high"))} <span class="sub">{level}</span></td>'
-                    f'<td class="num">{_e(e.get("correct"))}/{_e(n)}</td><td class="why">{_e(e.get("reason"))}</td>'
-                    f'<td>{_loc(e.get("location"), spec_path)}</td></tr>')
+                    f'<td class="num">{_e(e.get("correct"))}/{_e(n)}</td>'
+                    + (f'<td class="num dn">{base_cell}</td>' if show_base else "")
+                    + f'<td class="why">{_e(e.get("reason"))}</td><td>{_loc(e.get("location"), spec_path)}</td></tr>')
     if not rows:
         return '<p class="sub">No expectations stated.</p>'
+    base_head = ('<th class="num dn" title="what leaving the site unchanged scores on the same pairs">'
+                 'do nothing</th>' if show_base else "")
     return ('<table><tr><th></th><th>expectation</th><th class="num">value</th><th class="num">confidence interval</th>'
-            f'<th class="num">correct/n</th><th>why</th><th>where</th></tr>{"".join(rows)}</table>')
+            f'<th class="num">correct/n</th>{base_head}<th>why</th><th>where</th></tr>{"".join(rows)}</table>')
 
 
 def render_variable(name: str, v: dict[str, Any], hyp: str) -> str:
     iia, site, itv = v.get("iia") or {}, v.get("site") or {}, v.get("intervention") or {}
     grid = v.get("grid") or {"layers": [site.get("layer")], "positions": [site.get("position")],
                              "iia_max": [[iia.get("max")]], "iia_mean": [[iia.get("mean")]]}
-    fig = heatmap_svg(grid, site, title=f"{hyp}: IIA of {name} by layer and position")
+    better = better_site(v)
+    fig = heatmap_svg(grid, site, title=f"{hyp}: IIA of {name} by layer and position", better=better)
     extra = ", ".join(f"{_e(k)}={_e(x)}" for k, x in itv.items() if k not in ("kind",) and x is not None)
     correct, n = iia.get("correct"), iia.get("n")
     ci = fmt_ci(*wilson_interval(correct, n)) if isinstance(n, int) and n > 0 and correct is not None else "—"
@@ -143,6 +161,12 @@ def render_variable(name: str, v: dict[str, Any], hyp: str) -> str:
             f'<td class="num">{ci}</td><td class="num">{_e(correct)}/{_e(n)}</td><td>{_bar(judged)}</td></tr>',
             f'<tr><th>mean over {len(v.get("seeds") or [])} seeds</th><td class="num">{fmt_value(iia.get("mean"))}</td>'
             f'<td></td><td></td><td>{_bar(iia.get("mean"))}</td></tr>']
+    base = do_nothing(iia)
+    if base is not None:  # beside the controls: what leaving the site unchanged scores on the same pairs
+        counts = "" if base["n"] is None else f'{_e(base["correct"])}/{_e(base["n"])}'
+        rows.append(f'<tr><th>do nothing (site left unchanged)</th><td class="num">{fmt_value(base["value"])}</td>'
+                    f'<td class="num">{fmt_ci(*do_nothing_interval(base))}</td><td class="num">{counts}</td>'
+                    f'<td>{_bar(base["value"], "ctl")}</td></tr>')
     for ctl, c in (v.get("controls") or {}).items():
         val, cn = (c or {}).get("iia"), (c or {}).get("n")
         rows.append(f'<tr><th>control: {_e(CONTROL_NAMES.get(ctl, ctl))}</th><td class="num">{fmt_value(val)}</td>'
@@ -152,10 +176,16 @@ def render_variable(name: str, v: dict[str, Any], hyp: str) -> str:
                        + (f' <span class="sub">({_e(s.get("correct"))}/{_e(s.get("n"))})</span>' if s.get("n") else "")
                        for s in v.get("seeds") or [])
     where = f'layer {_e(site.get("layer"))}, {_e(site.get("component") or grid.get("component") or "")}' + \
-            ("" if pos is None else f", position {_e(pos)}")
+            ("" if pos is None else f", position {_e(pos)}") + (f" {TRIVIAL_TAG}" if is_trivial(site) else "")
+    note = better_site_text(v)
+    better_row = f'<tr><th>better site</th><td class="note">{_e(note)}</td></tr>' if note else ""
     joint = v.get("joint") or {}
     joint_row = ""
     caption = "Cells: best-seed IIA on held-out pairs, μ = mean over seeds; outlined: the chosen site."
+    if any(x is True for row in (grid.get("trivial") or []) if isinstance(row, list) for x in row):
+        caption += f" Hatched, T: trivial ({_e(TRIVIAL_MEANING)}); a search skips them unless named."
+    if note:
+        caption += " Dashed: the grid's best non-trivial site, which beats the named one."
     if joint:
         block = list(joint.get("block") or []) + [None, None]
         others = ", ".join(x for x in (joint.get("group") or []) if x != name)
@@ -167,7 +197,8 @@ def render_variable(name: str, v: dict[str, Any], hyp: str) -> str:
             caption += " The grid comes from separate per-variable training; the IIA beside it from the joint training."
     return (f'<div class="var"><div class="fig"><h3>{_e(name)}</h3>{fig}<div class="caption">{caption}</div></div>'
             f'<div class="facts"><table class="kv"><tr><th>intervention</th><td class="mono">{_e(itv.get("kind"))}'
-            f'{"(" + extra + ")" if extra else ""}</td></tr><tr><th>site</th><td>{where}</td></tr>{joint_row}</table>'
+            f'{"(" + extra + ")" if extra else ""}</td></tr><tr><th>site</th><td>{where}</td></tr>'
+            f'{better_row}{joint_row}</table>'
             f'<table style="margin-top:10px"><tr><th></th><th class="num">IIA</th><th class="num">95% CI</th>'
             f'<th class="num">n</th><th></th></tr>{"".join(rows)}</table>'
             f'<p class="meta">{seeds}</p></div></div>')
@@ -177,19 +208,25 @@ def render_multi(multi: dict[str, Any] | None) -> str:
     if not multi or not any(multi.get(k) for k in ("cause", "isolate", "joint")):
         return ""
     rows = []
-    for metric in ("joint", "cause", "isolate"):
-        for key, entry in (multi.get(metric) or {}).items():
-            value, c, n = _multi_value(entry)
-            note = ""
-            if metric == "joint" and isinstance(entry, dict):
-                site = entry.get("site") or {}
-                note = (f' <span class="sub">every variable interchanged at once, each from its own source; '
-                        f'layer {_e(site.get("layer"))}, mean over seeds {fmt_value(entry.get("mean"))}</span>')
-            rows.append(f'<tr><td class="mono">{metric}({_e(key.replace(",", ", "))}){note}</td>'
-                        f'<td class="num">{fmt_value(value)}</td>'
-                        f'<td class="num">{"" if n is None else f"{_e(c)}/{_e(n)}"}</td><td>{_bar(value)}</td></tr>')
+    entries = [(metric, key, entry) for metric in ("joint", "cause", "isolate")
+               for key, entry in (multi.get(metric) or {}).items()]
+    show_base = any(do_nothing(entry) for _, _, entry in entries)
+    for metric, key, entry in entries:
+        value, c, n = _multi_value(entry)
+        note = ""
+        if metric == "joint" and isinstance(entry, dict):
+            site = entry.get("site") or {}
+            note = (f' <span class="sub">every variable interchanged at once, each from its own source; '
+                    f'{_e(site_label(site))}, mean over seeds {fmt_value(entry.get("mean"))}</span>')
+        rows.append(f'<tr><td class="mono">{metric}({_e(key.replace(",", ", "))}){note}</td>'
+                    f'<td class="num">{fmt_value(value)}</td>'
+                    f'<td class="num">{"" if n is None else f"{_e(c)}/{_e(n)}"}</td>'
+                    + (f'<td class="num dn">{_do_nothing_cell(entry, with_counts=True)}</td>' if show_base else "")
+                    + f'<td>{_bar(value)}</td></tr>')
+    base_head = ('<th class="num dn" title="what leaving the site unchanged scores on the same pairs">do nothing</th>'
+                 if show_base else "")
     return ('<h4>Several variables at once</h4><table><tr><th>metric</th><th class="num">value</th>'
-            f'<th class="num">correct/n</th><th></th></tr>{"".join(rows)}</table>')
+            f'<th class="num">correct/n</th>{base_head}<th></th></tr>{"".join(rows)}</table>')
 
 
 def render_hypothesis(h: dict[str, Any], spec_path: str) -> str:
@@ -202,13 +239,18 @@ def render_hypothesis(h: dict[str, Any], spec_path: str) -> str:
     if d.get("held_out") is False:
         data += ('<br><b style="color:var(--fail)">warning: the test pairs overlap the training pairs (the input '
                  'space is too small to hold them out): these figures measure fit, not generalisation</b>')
+    short = shortfall_text(d)
+    if short:
+        data += f'<br><b style="color:var(--fail)">warning: {_e(short)}</b>'
+    pre = preflight_text(h.get("preflight"))
+    pre_line = f"<br>preflight (the unmodified network, before scoring): {_e(pre)}" if pre else ""
     variables = "".join(render_variable(k, v, h.get("name", "")) for k, v in (h.get("variables") or {}).items())
     return (f'<section class="card {"passed" if ok else "failed"}" id="h-{_e(h.get("name"))}"><div class="card-head">'
             f'{_badge(ok)}<h3>{_e(h.get("name"))}</h3>'
             f'<span class="sub mono">{_e(h.get("model"))} ~ {_e(h.get("network"))}'
             f'</span>{_loc(h.get("location"), spec_path)}</div>'
             f'<p class="meta">train: {train}<br>{data}'
-            f'{" · network " + _e(h.get("network_fingerprint")) if h.get("network_fingerprint") else ""}</p>'
+            f'{" · network " + _e(h.get("network_fingerprint")) if h.get("network_fingerprint") else ""}{pre_line}</p>'
             f'<h4>Expectations</h4>{render_expectations(h, spec_path)}'
             f'<h4>Variables</h4>{variables or "<p class=sub>No aligned variables.</p>"}{render_multi(h.get("multi"))}'
             f'</section>')

@@ -71,6 +71,11 @@ svg .axis { font-size: 11px; fill: #5f6673; }
 svg .tok { font-size: 12px; fill: #1d2330; font-family: ui-monospace, Menlo, Consolas, monospace; }
 svg .val { font-size: 13px; font-weight: 600; } svg .mean { font-size: 10px; opacity: .85; }
 svg .tick { font-size: 10px; fill: #5f6673; }
+svg .triv { font-size: 10px; font-weight: 700; }
+.tag { display:inline-block; font-size: 11px; font-weight: 700; border-radius: 4px; padding: 0 6px; margin-left: 6px; }
+.tag.trivial { color: var(--warn); background: var(--warn-bg); }
+.note { background: var(--warn-bg); border-radius: 6px; padding: 4px 8px; margin: 8px 0 0; font-size: 13px; }
+td.dn, th.dn { color: var(--muted); }
 svg .node { font-size: 13px; font-weight: 600; fill: #1d2330; } svg .dom { font-size: 11px; fill: #5f6673; }
 footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
 @media print { body { background: #fff; } .card, header.top { break-inside: avoid; } }

@@ -52,18 +52,55 @@ def show_token(token: str) -> str:
     return token.replace(" ", "␣").replace("\n", "⏎").replace("\t", "⇥")
 
 
-def heatmap_svg(grid: dict[str, Any], site: dict[str, Any] | None = None, title: str = "") -> str:
+TRIVIAL_LEGEND = "trivial: realised by swapping the variable's inputs"
+BETTER_LEGEND = "better site than the named one"
+
+
+def _find(layers: list, positions: list, site: dict[str, Any] | None) -> tuple[int, int] | None:
+    """The (row, column) of `site` in the grid (any column when the grid has one)."""
+    if not isinstance(site, dict):
+        return None
+    found = None
+    for i, layer in enumerate(layers):
+        for j, pos in enumerate(positions):
+            if layer == site.get("layer") and (pos == site.get("position") or len(positions) == 1):
+                found = (i, j)
+    return found
+
+
+def _hatch(x: float, y: float, w: float, h: float, ink: str, step: float = 9, mark: bool = True) -> str:
+    """Diagonal hatching inside one cell, drawn as clipped lines (no <pattern>: it needs an id)."""
+    out = []
+    c = x + y + step
+    while c < x + w + y + h:
+        xa, xb = max(x, c - y - h), min(x + w, c - y)
+        out.append(f'<line x1="{xa:.1f}" y1="{c - xa:.1f}" x2="{xb:.1f}" y2="{c - xb:.1f}"/>')
+        c += step
+    return (f'<g class="hatch" stroke="{ink}" stroke-opacity="0.35" stroke-width="1">{"".join(out)}</g>'
+            + (f'<text x="{x + 4}" y="{y + 11}" class="triv" fill="{ink}">T</text>' if mark else ""))
+
+
+def heatmap_svg(grid: dict[str, Any], site: dict[str, Any] | None = None, title: str = "",
+                better: dict[str, Any] | None = None) -> str:
     """Layers (rows) x positions (columns) of best-seed IIA, mean over seeds in small print,
-    the chosen site outlined, and a legend underneath (0.5-1.0, or 0-1 when a cell is lower)."""
+    the chosen site outlined, trivial cells (``grid["trivial"]``) hatched and marked T, the
+    grid's better site (`better`) outlined dashed, and a legend underneath (0.5-1.0, or 0-1
+    when a cell is lower)."""
     layers: list = list(grid.get("layers") or [])
     positions: list = list(grid.get("positions") or [None])
     tokens: list = list(grid.get("position_tokens") or [])
     vmax = grid.get("iia_max") or grid.get("iia_mean") or [[None] * len(positions) for _ in layers]
     vmean = grid.get("iia_mean")
+    trivial = grid.get("trivial")
     low = scale_low(vmax)
+    chosen, better_at = _find(layers, positions, site), _find(layers, positions, better)
+    any_trivial = any(_flag(trivial, i, j) for i in range(len(layers)) for j in range(len(positions)))
     cw, ch, left, top = 76, 40, 56, 58
     width = max(left + cw * len(positions) + 16, 320)
-    height = top + ch * len(layers) + 56
+    keys = [k for k, shown in (("trivial", any_trivial), ("better", better_at not in (None, chosen))) if shown]
+    height = top + ch * len(layers) + 56 + 18 * len(keys)
+    if keys:  # room for the longest legend line
+        width = max(width, 380)
     out = [f'<svg class="heatmap" role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
            f"<title>{_e(title or 'IIA by layer and position')}</title>"]
     out.append(f'<text x="{left}" y="12" class="axis">rows: layer · columns: position</text>')
@@ -75,12 +112,6 @@ def heatmap_svg(grid: dict[str, Any], site: dict[str, Any] | None = None, title:
             tok = show_token(str(tokens[j]))
             tok = tok if len(tok) <= 10 else tok[:9] + "…"
             out.append(f'<text x="{x}" y="{top - 6}" text-anchor="middle" class="tok">{_e(tok)}</text>')
-    chosen = None
-    if site:
-        for i, layer in enumerate(layers):
-            for j, pos in enumerate(positions):
-                if layer == site.get("layer") and (pos == site.get("position") or len(positions) == 1):
-                    chosen = (i, j)
     for i, layer in enumerate(layers):
         y = top + i * ch
         out.append(f'<text x="{left - 8}" y="{y + ch / 2 + 4}" text-anchor="end" class="axis">{_e(layer)}</text>')
@@ -91,6 +122,7 @@ def heatmap_svg(grid: dict[str, Any], site: dict[str, Any] | None = None, title:
             x = left + j * cw
             tip = f"layer {layer}, position {positions[j]}: best {_fmt(v)}"
             tip += f", mean {_fmt(m)}" if m is not None else ""
+            tip += f" ({TRIVIAL_LEGEND})" if _flag(trivial, i, j) else ""
             out.append(f'<g><title>{_e(tip)}</title><rect x="{x}" y="{y}" width="{cw}" height="{ch}" '
                        f'fill="{fill}" stroke="#ffffff" stroke-width="1"/>')
             dy = 3 if m is None else -1
@@ -99,12 +131,29 @@ def heatmap_svg(grid: dict[str, Any], site: dict[str, Any] | None = None, title:
             if m is not None:
                 out.append(f'<text x="{x + cw / 2}" y="{y + ch / 2 + 13}" text-anchor="middle" class="mean" '
                            f'fill="{ink}">μ {_fmt(m)}</text>')
+            if _flag(trivial, i, j):
+                out.append(_hatch(x, y, cw, ch, ink))
             out.append("</g>")
     if chosen:
         i, j = chosen
         out.append(f'<rect class="chosen" x="{left + j * cw + 1.5}" y="{top + i * ch + 1.5}" width="{cw - 3}" '
                    f'height="{ch - 3}" fill="none" stroke="#e8590c" stroke-width="3"/>')
-    out.append(_legend(left, top + ch * len(layers) + 18, low))
+    if "better" in keys and better_at is not None:
+        i, j = better_at
+        out.append(f'<rect class="better" x="{left + j * cw + 3}" y="{top + i * ch + 3}" width="{cw - 6}" '
+                   f'height="{ch - 6}" fill="none" stroke="#7048e8" stroke-width="2.5" stroke-dasharray="5 3"/>')
+    y0 = top + ch * len(layers) + 18
+    out.append(_legend(left, y0, low))
+    for k, key in enumerate(keys):  # one legend row each, under the colour scale
+        x, y = left - 20.0, y0 + 36 + 18 * k
+        if key == "trivial":
+            out.append(f'<rect x="{x}" y="{y}" width="14" height="12" fill="#d7dce3"/>'
+                       + _hatch(x, y, 14, 12, "#1a1a1a", step=5, mark=False)
+                       + f'<text x="{x + 20}" y="{y + 10}" class="tick">{_e(TRIVIAL_LEGEND)} (T)</text>')
+        else:
+            out.append(f'<rect x="{x}" y="{y}" width="14" height="12" fill="none" stroke="#7048e8" '
+                       f'stroke-width="2" stroke-dasharray="4 2"/>'
+                       f'<text x="{x + 20}" y="{y + 10}" class="tick">{_e(BETTER_LEGEND)}</text>')
     out.append("</svg>")
     return "".join(out)
 
@@ -128,6 +177,14 @@ def _cell(rows: Sequence | None, i: int, j: int) -> float | None:
     except (IndexError, TypeError, KeyError):
         return None
     return None if v is None else float(v)
+
+
+def _flag(rows: Any, i: int, j: int) -> bool:
+    """Whether cell (i, j) of a [[bool]] grid is true (a missing or ragged grid: false)."""
+    try:
+        return rows[i][j] is True
+    except (IndexError, TypeError, KeyError):
+        return False
 
 
 def _fmt(v: float | None) -> str:

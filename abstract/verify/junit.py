@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .stats import fmt_ci, fmt_value
+from .validity import better_site, expectation_do_nothing, shortfalls, site_label
 
 
 # Characters XML 1.0 cannot hold at all (not even as &#...;): C0 controls but tab/newline/CR,
@@ -90,13 +91,25 @@ def _expectation_case(suite: ET.Element, stem: str, h: dict[str, Any], e: dict[s
                                     ("ci", fmt_ci(e.get("ci_low"), e.get("ci_high"), 4)),
                                     ("confidence", e.get("confidence")), ("correct", e.get("correct")),
                                     ("n", e.get("n")), ("location", e.get("location"))]
+    base = expectation_do_nothing(h, e)
+    if base is not None:  # what leaving the site unchanged scores on the same pairs
+        items += [("do_nothing", fmt_value(base["value"], 4)),
+                  ("do_nothing.ci", fmt_ci(base["ci_low"], base["ci_high"], 4) if base["ci_low"] is not None else None),
+                  ("do_nothing.correct", base["correct"]), ("do_nothing.n", base["n"])]
     if e.get("metric") == "iia" and e.get("args"):
         var = (h.get("variables") or {}).get(e["args"][0]) or {}
         site = var.get("site") or {}
         pos = site.get("position")
         where = f"layer {site.get('layer')} {site.get('component') or ''} {'' if pos is None else pos}".strip()
         items += [("site", where if site else None),
+                  ("site.trivial", _bool(site.get("trivial"))),
                   ("iia_mean_over_seeds", (var.get("iia") or {}).get("mean"))]
+        better = better_site(var)
+        if better is not None:
+            comp = site.get("component") or (var.get("grid") or {}).get("component")
+            items += [("better_site", site_label(better, comp)),
+                      ("better_site.iia", fmt_value(better.get("iia"), 4)),
+                      ("better_site.ci_low", fmt_value(better.get("ci_low"), 4))]
         items += [(f"control.{k}", fmt_value((c or {}).get("iia"), 4)) for k, c in (var.get("controls") or {}).items()]
         joint = var.get("joint") or {}
         if joint:
@@ -104,6 +117,11 @@ def _expectation_case(suite: ET.Element, stem: str, h: dict[str, Any], e: dict[s
             j = ((h.get("multi") or {}).get("joint") or {}).get(key) or {}
             items += [("joint.group", key), ("joint.block", joint.get("block")),
                       ("joint.iia_all_interchanged", fmt_value(j.get("value"), 4))]
+    pre = h.get("preflight") or {}
+    items += [("preflight.task_accuracy", fmt_value(pre.get("task_accuracy"), 4) if pre else None),
+              ("preflight.n", pre.get("n"))]
+    items += [(f"dataset.shortfall.{split}", f"{found}/{wanted}")
+              for split, found, wanted in shortfalls(h.get("dataset"))]
     _props(case, items)
     if not e.get("passed"):
         fail = ET.SubElement(case, "failure", message=str(e.get("reason") or "expectation not met"), type="expectation")
@@ -111,6 +129,10 @@ def _expectation_case(suite: ET.Element, stem: str, h: dict[str, Any], e: dict[s
     else:
         ET.SubElement(case, "system-out").text = str(e.get("reason") or "")
     return case
+
+
+def _bool(x: Any) -> str | None:
+    return None if x is None else str(bool(x)).lower()
 
 
 def build_junit(docs: dict[str, Any] | list[dict[str, Any]]) -> ET.Element:
@@ -126,7 +148,9 @@ def build_junit(docs: dict[str, Any] | list[dict[str, Any]]) -> ET.Element:
             suite.set("timestamp", str(run["started"]))
         _props(suite, [("spec", (doc.get("spec") or {}).get("path")), ("sha256", (doc.get("spec") or {}).get("sha256")),
                        ("device", run.get("device")), ("cached", run.get("cached"))]
-               + [(k, run.get(k)) for k in ("abstract", "torch", "transformers", "python")])
+               + [(k, run.get(k)) for k in ("abstract", "torch", "transformers", "python")]
+               + [(f"preflight.{h.get('name')}.task_accuracy", fmt_value(h["preflight"].get("task_accuracy"), 4))
+                  for h in doc.get("hypotheses") or [] if h.get("preflight")])
         cases = [_check_case(suite, stem, c) for c in doc.get("checks") or []]
         for h in doc.get("hypotheses") or []:
             cases += [_expectation_case(suite, stem, h, e) for e in h.get("expectations") or []]

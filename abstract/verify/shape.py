@@ -62,18 +62,26 @@ def nullable(shape: Shape) -> Shape:
     return OneOf((shape, NULL))
 
 
-SITE = Obj({"layer": opt(nullable(INT)), "component": opt(nullable(STR)),
-            "position": opt(OneOf((STR, INT, NULL)))})
+POSITION = OneOf((STR, INT, NULL))
+SITE = Obj({"layer": opt(nullable(INT)), "component": opt(nullable(STR)), "position": opt(POSITION),
+            "trivial": opt(nullable(BOOL))})
 COUNTS = Obj({"value": opt(nullable(NUM)), "correct": opt(nullable(INT)), "n": opt(nullable(INT))})
+# What leaving the site unchanged scores on the same pairs (beside IIA, cause, isolate, joint).
+DO_NOTHING = opt(nullable(COUNTS))
+MEASURED = Obj({**COUNTS.fields, "do_nothing": DO_NOTHING})
 SEED = Obj({"seed": opt(nullable(INT)), "iia": opt(nullable(NUM)), "correct": opt(nullable(INT)),
             "n": opt(nullable(INT)), "dev_iia": opt(nullable(NUM))})
 IIA = Obj({"mean": opt(nullable(NUM)), "max": opt(nullable(NUM)), "best_seed": opt(nullable(INT)),
-           "correct": opt(nullable(INT)), "n": opt(nullable(INT))})
-GRID = Obj({"layers": opt(ListOf(nullable(INT))), "positions": opt(ListOf(OneOf((STR, INT, NULL)))),
+           "correct": opt(nullable(INT)), "n": opt(nullable(INT)), "do_nothing": DO_NOTHING})
+GRID = Obj({"layers": opt(ListOf(nullable(INT))), "positions": opt(ListOf(POSITION)),
             "position_tokens": opt(ListOf(nullable(STR))), "component": opt(nullable(STR)),
             "training": opt(STR),
             "iia_mean": opt(nullable(ListOf(ListOf(nullable(NUM))))),
-            "iia_max": opt(nullable(ListOf(ListOf(nullable(NUM)))))})
+            "iia_max": opt(nullable(ListOf(ListOf(nullable(NUM))))),
+            "trivial": opt(nullable(ListOf(ListOf(nullable(BOOL)))))})
+# The grid's best non-trivial site, when it beats the site the align line named beyond its interval.
+BETTER_SITE = Obj({"layer": opt(nullable(INT)), "component": opt(nullable(STR)), "position": opt(POSITION),
+                   "iia": opt(nullable(NUM)), "ci_low": opt(nullable(NUM))})
 VARIABLE = Obj({
     "intervention": opt(Obj({"kind": opt(nullable(STR)), "dim": opt(nullable(NUM))})),
     "grid": opt(nullable(GRID)),
@@ -84,18 +92,23 @@ VARIABLE = Obj({
                                          "correct": opt(nullable(INT))})))),
     "joint": opt(nullable(Obj({"group": opt(ListOf(STR)), "block": opt(ListOf(nullable(INT))),
                                "training": opt(STR)}))),
+    "better_site": opt(nullable(BETTER_SITE)),
 })
-JOINT = Obj({**COUNTS.fields, "mean": opt(nullable(NUM)), "best_seed": opt(nullable(INT)),
+JOINT = Obj({**MEASURED.fields, "mean": opt(nullable(NUM)), "best_seed": opt(nullable(INT)),
              "selected_by": opt(STR), "seeds": opt(ListOf(SEED)), "site": opt(nullable(SITE))})
-METRIC = OneOf((NUM, NULL, COUNTS), "a number or {value, correct, n}")
+METRIC = OneOf((NUM, NULL, MEASURED), "a number or {value, correct, n}")
 SPLITS = Obj({"train": opt(INT), "dev": opt(INT), "test": opt(INT), "informativeness": opt(nullable(NUM)),
               "held_out": opt(BOOL)})
+# split -> [found, wanted] for every split that came back short
+SHORTFALLS = opt(nullable(MapOf(ListOf(INT))))
+PREFLIGHT = Obj({"task_accuracy": opt(nullable(NUM)), "n": opt(nullable(INT)), "sites_checked": opt(ListOf(STR))})
 EXPECTATION = Obj({
     "text": req(STR), "passed": req(BOOL),
     "metric": opt(STR), "args": opt(ListOf(STR)), "op": opt(STR), "threshold": opt(NUM),
     "value": opt(nullable(NUM)), "correct": opt(nullable(INT)), "n": opt(nullable(INT)),
     "ci_low": opt(nullable(NUM)), "ci_high": opt(nullable(NUM)), "confidence": opt(nullable(NUM)),
     "reason": opt(nullable(STR)), "location": opt(nullable(STR)), "held_out": opt(BOOL),
+    "do_nothing": opt(nullable(Obj({**COUNTS.fields, "ci_low": opt(nullable(NUM)), "ci_high": opt(nullable(NUM))}))),
 })
 HYPOTHESIS_FIELDS: dict[str, tuple[Shape, bool]] = {
     "name": req(STR),
@@ -103,7 +116,8 @@ HYPOTHESIS_FIELDS: dict[str, tuple[Shape, bool]] = {
     "location": opt(nullable(STR)), "device": opt(nullable(STR)),
     "train": opt(Obj({"samples": opt(INT), "epochs": opt(INT), "batch": opt(INT), "lr": opt(NUM),
                       "seeds": opt(ListOf(INT)), "joint": opt(BOOL)})),
-    "dataset": opt(nullable(Obj({**SPLITS.fields, "joint": opt(MapOf(SPLITS))}))),
+    "dataset": opt(nullable(Obj({**SPLITS.fields, "joint": opt(MapOf(SPLITS)), "shortfalls": SHORTFALLS}))),
+    "preflight": opt(nullable(PREFLIGHT)),
     "variables": opt(MapOf(VARIABLE)),
     "multi": opt(nullable(Obj({"cause": opt(MapOf(METRIC)), "isolate": opt(MapOf(METRIC)),
                                "joint": opt(MapOf(JOINT))}))),

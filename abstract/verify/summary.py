@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .stats import fmt_ci, fmt_value, judged_iia
+from .validity import (TRIVIAL_MEANING, better_site_text, do_nothing, expectation_do_nothing, is_trivial,
+                       metric_counts, preflight_text, shortfall_text, site_label, trivial_sites)
 
 CONTROL_SHORT = {"random_network": "untrained", "random_rotation": "rand.rot"}
 
@@ -67,8 +69,9 @@ def format_summary(doc: dict[str, Any], *, width: int = 100, unicode: bool | Non
             return s if len(s) <= width else s[: max(0, width - 3)] + "..."
         return _clip(s, width)
 
-    def wrap(s: str) -> list[str]:  # details (reasons, counterexamples) are worth reading whole
-        return [clip(x) for x in textwrap.wrap(s, width, initial_indent=" " * 6, subsequent_indent=" " * 8)]
+    def wrap(s: str, indent: int = 6) -> list[str]:  # details (reasons, counterexamples) are worth reading whole
+        return [clip(x) for x in textwrap.wrap(s, width, initial_indent=" " * indent,
+                                               subsequent_indent=" " * (indent + 2))]
 
     spec, run = doc.get("spec") or {}, doc.get("run") or {}
     checks = doc.get("checks") or []
@@ -104,24 +107,32 @@ def format_summary(doc: dict[str, Any], *, width: int = 100, unicode: bool | Non
         if (h.get("dataset") or {}).get("held_out") is False:
             out += wrap("WARNING: test pairs overlap the training pairs (the input space is too small to hold "
                         "them out): the figures measure fit, not generalisation")
+        short = shortfall_text(h.get("dataset"))
+        if short:
+            out += wrap(f"WARNING: {short}")
+        pre = preflight_text(h.get("preflight"))
+        if pre:
+            out += wrap(f"preflight: {pre}", indent=2)
         variables = h.get("variables") or {}
-        ctl_names = list(dict.fromkeys(k for v in variables.values() for k in (v.get("controls") or {})))
-        rows = [["variable", "site", "IIA", "n", "mean"] + [CONTROL_SHORT.get(k, k) for k in ctl_names]]
+        out += [clip(x) for x in _figures(h, variables)]
+        trivial = []
         for name, v in variables.items():
-            site, iia = v.get("site") or {}, v.get("iia") or {}
-            where = f"L{site.get('layer')}" + (f"@{site['position']}" if site.get("position") is not None else "")
-            rows.append([name, where, fmt_value(judged_iia(iia)), iia.get("n", ""), fmt_value(iia.get("mean"))]
-                        + [fmt_value(((v.get("controls") or {}).get(k) or {}).get("iia")) for k in ctl_names])
-        for key, j in ((h.get("multi") or {}).get("joint") or {}).items():
-            site = j.get("site") or {}
-            rows.append([f"joint({key.replace(',', ', ')})", f"L{site.get('layer')}", fmt_value(j.get("value")),
-                         j.get("n", ""), fmt_value(j.get("mean"))] + [""] * len(ctl_names))
-        if variables:
-            out += [clip(x) for x in table(rows, right=(2, 3, 4, *range(5, 5 + len(ctl_names))))]
+            note = better_site_text(v)
+            if note:
+                out += wrap(f"NOTE: {name}: {note}")
+            site = v.get("site") or {}
+            trivial += [f"{name} {site_label(t)}" for t in trivial_sites(v.get("grid"))
+                        if (t["layer"], t["position"]) != (site.get("layer"), site.get("position"))]
+        if trivial:
+            out += wrap(f"trivial grid sites ({TRIVIAL_MEANING}; a search skips them unless named): "
+                        + ", ".join(trivial))
         erows = []
         for e in h.get("expectations") or []:
+            dn = expectation_do_nothing(h, e)
+            base = f"do-nothing {fmt_value(dn['value'])}" if dn else ""
             erows.append([ok_mark if e.get("passed") else bad_mark, e.get("text", ""), fmt_value(e.get("value")),
-                          fmt_ci(e.get("ci_low"), e.get("ci_high")).replace("—", dash), f"n={e.get('n', 0)}"])
+                          fmt_ci(e.get("ci_low"), e.get("ci_high")).replace("—", dash), f"n={e.get('n', 0)}"]
+                         + ([f"({base})"] if base else []))
         out += [clip(x) for x in table(erows, right=(2, 4))]
         for e in h.get("expectations") or [] if judge else []:
             if not e.get("passed"):
@@ -149,3 +160,39 @@ def format_summary(doc: dict[str, Any], *, width: int = 100, unicode: bool | Non
         verdict = "FAIL: " + ", ".join(why)
     out.append(verdict)
     return "\n".join(out)
+
+
+def _figures(h: dict[str, Any], variables: dict[str, Any]) -> list[str]:
+    """The table of measured figures: one row per variable (site, IIA, n, mean over seeds), then
+    cause / isolate / joint; beside each, what doing nothing scores and the controls."""
+    multi = h.get("multi") or {}
+    extra = [(f"{metric}({key.replace(',', ', ')})", entry)
+             for metric in ("cause", "isolate") for key, entry in (multi.get(metric) or {}).items()]
+    joints = list((multi.get("joint") or {}).items())
+    if not variables and not extra and not joints:
+        return []
+    ctl_names = list(dict.fromkeys(k for v in variables.values() for k in (v.get("controls") or {})))
+    entries = ([v.get("iia") for v in variables.values()] + [e for _, e in extra] + [j for _, j in joints])
+    show_base = any(do_nothing(e) for e in entries)
+
+    def base(entry: Any) -> list[str]:
+        b = do_nothing(entry)
+        return [fmt_value(b["value"]) if b else ""] if show_base else []
+
+    rows = [["variable", "site", "IIA", "n", "mean"] + (["do-nothing"] if show_base else [])
+            + [CONTROL_SHORT.get(k, k) for k in ctl_names]]
+    for name, v in variables.items():
+        site, iia = v.get("site") or {}, v.get("iia") or {}
+        where = site_label(site, (v.get("grid") or {}).get("component")) + (" trivial" if is_trivial(site) else "")
+        rows.append([name, where, fmt_value(judged_iia(iia)), iia.get("n", ""), fmt_value(iia.get("mean"))]
+                    + base(iia)
+                    + [fmt_value(((v.get("controls") or {}).get(k) or {}).get("iia")) for k in ctl_names])
+    for label, entry in extra:
+        value, _, n = metric_counts(entry)
+        rows.append([label, "", fmt_value(value), "" if n is None else n, ""] + base(entry) + [""] * len(ctl_names))
+    for key, j in joints:
+        j = j if isinstance(j, dict) else {}
+        rows.append([f"joint({key.replace(',', ', ')})", site_label(j.get("site") or {}), fmt_value(j.get("value")),
+                     j.get("n", ""), fmt_value(j.get("mean"))] + base(j) + [""] * len(ctl_names))
+    width = 5 + show_base + len(ctl_names)
+    return table(rows, right=tuple(range(2, width)))

@@ -30,7 +30,8 @@ SCHEMA_DOC = ROOT / "docs" / "results-schema.md"
 
 
 def rich_document() -> dict[str, Any]:
-    """The shipped example plus every optional part it lacks (joint training, errors, warnings)."""
+    """The shipped example plus every optional part it lacks (joint training, errors, warnings,
+    a better site and a shortfall)."""
     doc = json.loads(FIXTURE.read_text())
     h = doc["hypotheses"][0]
     for var, block in (("left", [0, 8]), ("right", [8, 16])):
@@ -44,6 +45,10 @@ def rich_document() -> dict[str, Any]:
                                           "site": {"layer": 1, "component": "block_output", "position": None}}}
     h["dataset"]["joint"] = {"left,right": {"train": 100, "dev": 50, "test": 50, "informativeness": 0.5,
                                             "held_out": True}}
+    h["multi"]["joint"]["left,right"]["do_nothing"] = {"value": 0.0, "correct": 0, "n": 2000}
+    h["dataset"]["shortfalls"] = {"test": [1880, 2000]}
+    h["variables"]["right"]["better_site"] = {"layer": 2, "component": "block_output", "position": None,
+                                              "iia": 0.99, "ci_low": 0.985}
     h["train"]["joint"] = True
     h["timing"] = {"total": 1.5}
     doc["errors"] = [{"message": "hypothesis x: RuntimeError: boom", "location": "specs/x.causal:3:1",

@@ -248,6 +248,7 @@ def build_plan(h: ast.HypothesisDecl, overrides: Mapping[str, Any] | None = None
     _site_checks(search.get("component"), search.get("positions"), h.search, kind, network, errors)
     if model is not None:
         _model_checks(h, data, network, model, errors)
+    _control_checks(h, variables, errors)
 
     for key, value in (overrides or {}).items():
         if key in TRAIN_KEYS:
@@ -276,6 +277,21 @@ def build_plan(h: ast.HypothesisDecl, overrides: Mapping[str, Any] | None = None
                   dev=data.get("dev", held), test=data.get("test", held),
                   min_accuracy=float(data.get("min_accuracy", 0.8)))
     return Plan(h.name, tuple(variables), tp, dp, SearchPlan(**search), tuple(h.controls), h.pos, kind)
+
+
+def _control_checks(h: ast.HypothesisDecl, variables: list[VariablePlan], errors: list[SpecError]) -> None:
+    """A control must be matched to every alignment it sits beside: an untrained random rotation
+    of the alignment's size has no matched form for `full()` (a full-width rotation swaps the
+    whole vector, i.e. *is* the alignment)."""
+    if "random_rotation" not in h.controls:
+        return
+    full = [v.name for v in variables if v.intervention.kind == "full"]
+    if full:
+        i = h.controls.index("random_rotation")
+        pos = h.control_pos[i] if i < len(h.control_pos) else h.pos
+        errors.append(SpecError(f"control random_rotation has no matched form for {', '.join(full)} via full(): a "
+                                "random rotation of the whole vector swaps it whole, exactly as full() does", pos,
+                                hint="random_network is full()'s matched control; or align via das/lowrank/neurons"))
 
 
 def _model_checks(h: ast.HypothesisDecl, data: dict[str, Any], network: Optional[NetworkPlan], model: Any,

@@ -206,3 +206,24 @@ def test_plan_defaults_and_overrides():
     assert plan.train.seeds == (7, 8) and plan.data.dev == 200
     with pytest.raises(ValueError, match="unknown override"):
         build_plan(spec.hypotheses[0], {"sampels": 1})
+
+
+def test_random_rotation_beside_full_is_refused_with_its_matched_control_named(tmp_path):
+    from abstract.language import compile_text
+    from abstract.language.errors import SpecError, SpecErrors
+    text = """
+model Copy {
+    input a, b : 0..1
+    output y = a
+}
+network net = torch "net.py:build"
+hypothesis h : Copy ~ net {
+    align a to layer 0 via full()
+    control random_network, random_rotation
+}
+"""
+    with pytest.raises((SpecError, SpecErrors)) as err:
+        compile_text(text, str(tmp_path / "s.causal"))
+    e = err.value.errors[0] if isinstance(err.value, SpecErrors) else err.value
+    assert "no matched form" in e.message and "random_network" in (e.hint or "")
+    assert (e.pos.line, e.pos.column) == (9, 29)

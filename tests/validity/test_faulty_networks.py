@@ -82,3 +82,36 @@ def test_the_good_network_still_runs_and_is_judged(doc):
 
 def _line_of(doc, name: str) -> int:
     return next(i for i, line in enumerate(doc["spec"]["text"].splitlines(), 1) if f"hypothesis {name} " in line)
+
+
+def test_a_tokenizer_that_maps_input_values_to_unk_is_refused(tmp_path):
+    """b's values are not in the word-level vocabulary: every prompt reads `[UNK]` for b, so no
+    site can tell b's values apart -- refused before scoring, located at the hypothesis."""
+    import sys
+    sys.path.insert(0, str(HERE.parent / "engine"))
+    from lm_kit import tiny_lm, word_tokenizer
+
+    from abstract.engine.align import align_hypothesis
+    from abstract.engine.errors import AlignmentError
+    from abstract.engine.networks import LoadedNetwork
+    from abstract.language import compile_text
+    text = """
+model Pet {
+    domain Word = {red, green, blue}
+    domain Animal = {dog, cat, owl}
+    input a : Word
+    input b : Animal
+    output y : Word = a
+}
+network lm = hf "unused" { prompt "{a} {b} =", answer " {y}" }
+hypothesis h : Pet ~ lm {
+    align a to layer 0 position a via das(dim=2)
+    train samples 16, seeds 1
+}
+"""
+    net = LoadedNetwork("lm", "lm", tiny_lm("gpt2", seed=0).requires_grad_(False),
+                        {"prompt": "{a} {b} =", "answer": " {y}"}, tokenizer=word_tokenizer())
+    spec = compile_text(text, str(tmp_path / "pet.causal"))
+    with pytest.raises(AlignmentError, match="cannot tell these input values apart") as err:
+        align_hypothesis(spec, "h", progress=False, device="cpu", network=net)
+    assert err.value.pos.line == 10  # the hypothesis line (the text starts with a newline)

@@ -11,14 +11,16 @@
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Optional
+
+import torch
 
 from ..hypothesis.plan import InterventionPlan, TrainPlan
 from ..neural.runner import make_runner
 from ..neural.sites import Site
 from .data import PairSet
 from .networks import LoadedNetwork, reinitialized
-from .results import ControlResult
+from .results import ControlResult, Count
 from .train import Pairs, SiteData, Unit, count_correct, predict, prepare_site, random_rotation, train_intervention
 
 
@@ -32,10 +34,19 @@ def random_network_control(net: LoadedNetwork, encoder, unit: Unit, site: Site, 
     interv = unit.build(next(iter(sd_tests.values())).hidden, seed)
     if unit.trainable:
         train_intervention(runner, encoder, prepare_site(runner, site, train), interv, tp, seed)
-    return {name: ControlResult(*count_correct(predict(runner, encoder, sd, unit.view(interv, name)), sd.label))
-            for name, sd in sd_tests.items()}
+    out = {}
+    for name, sd in sd_tests.items():
+        pred = predict(runner, encoder, sd, unit.view(interv, name))
+        out[name] = ControlResult(*count_correct(pred, sd.label),
+                                  cause=Count(*count_correct(pred, sd.label, tests[name].changed)))
+    return out
 
 
-def random_rotation_result(runner, encoder, sd_test: SiteData, ip: InterventionPlan, seed: int) -> ControlResult:
+def random_rotation_result(runner, encoder, sd_test: SiteData, ip: InterventionPlan, seed: int,
+                           changed: Optional[torch.Tensor] = None) -> ControlResult:
+    """The untrained rotation's IIA on ``sd_test``, and its cause score on the rows ``changed``
+    marks (the pairs whose interchange changes the label) when given."""
     interv = random_rotation(ip, sd_test.hidden, seed=seed)
-    return ControlResult(*count_correct(predict(runner, encoder, sd_test, interv), sd_test.label))
+    pred = predict(runner, encoder, sd_test, interv)
+    cause = Count(*count_correct(pred, sd_test.label, changed)) if changed is not None else None
+    return ControlResult(*count_correct(pred, sd_test.label), cause=cause)

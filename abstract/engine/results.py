@@ -159,13 +159,18 @@ class GridResult:
 
 @dataclass(frozen=True)
 class ControlResult:
-    """A control's IIA on the same held-out pairs as the alignment."""
+    """A control's IIA on the same held-out pairs as the alignment, and its cause score (the
+    same, on the pairs whose interchange changes the label) when measured."""
 
     correct: int
     n: int
+    cause: Optional[Count] = None
 
     def to_json(self) -> Json:
-        return {"iia": rate(self.correct, self.n), "correct": self.correct, "n": self.n}
+        out: Json = {"iia": rate(self.correct, self.n), "correct": self.correct, "n": self.n}
+        if self.cause is not None:
+            out["cause"] = self.cause.to_json()
+        return out
 
 
 @dataclass(frozen=True)

@@ -343,7 +343,8 @@ class HypothesisRun:
             for vp in plan.variables:
                 ctx, cell = self.contexts[vp.name], self.best[vp.name]
                 self.controls[vp.name]["random_rotation"] = random_rotation_result(
-                    self.runner, self.encoder, ctx.data(cell.site, "test"), vp.intervention, rotation_seed)
+                    self.runner, self.encoder, ctx.data(cell.site, "test"), vp.intervention, rotation_seed,
+                    changed=ctx.splits["test"].changed)
 
     # ----- the result ---------------------------------------------------------------------
     def result(self, multi: MultiResult, timing: dict[str, float]) -> HypothesisResult:

@@ -228,13 +228,49 @@ class Align:
 
 
 @dataclass(frozen=True)
+class Against:
+    """The right-hand side of a relative expectation: the figure the left side must beat.
+
+    ``kind`` is ``"do_nothing"`` (the left figure's own do-nothing baseline), ``"control"``
+    (``name`` is the control; the same figure under it), ``"metric"`` (``name`` is the metric,
+    ``args`` its variables, of ``hypothesis`` -- None: the same hypothesis), or ``"name"`` (a bare
+    name that is none of these: an error the compiler reports). ``margin`` is the signed number
+    after it (``+ 0.2``), 0 when none is written."""
+
+    kind: str
+    name: str = ""
+    args: tuple[str, ...] = ()
+    hypothesis: str | None = None
+    margin: float = 0.0
+    pos: Pos = field(default=NOWHERE, compare=False)
+    arg_pos: tuple[Pos, ...] = field(default=(), compare=False)  # one per argument, for errors
+    margin_pos: Pos = field(default=NOWHERE, compare=False)
+    owners: tuple[str | None, ...] = ()  # the hypothesis each argument names (`other.w`), None when bare
+
+    def text(self) -> str:
+        """``control(random_rotation)``, ``iia(other.w)``: the figure, without the margin."""
+        if self.kind == "do_nothing":
+            return "do_nothing"
+        if self.kind == "control":
+            return f"control({self.name})"
+        if self.kind == "metric":
+            owners = self.owners if len(self.owners) == len(self.args) else (self.hypothesis,) * len(self.args)
+            return f"{self.name}({', '.join((f'{o}.' if o else '') + a for o, a in zip(owners, self.args))})"
+        return self.name
+
+
+@dataclass(frozen=True)
 class Expectation:
+    """``metric(args) op threshold``, or, with ``against``, ``metric(args) op FIGURE + margin``
+    (then ``threshold`` holds the margin)."""
+
     metric: str
     args: tuple[str, ...]
     op: str
     threshold: float
     text: str = ""
     pos: Pos = field(default=NOWHERE, compare=False)
+    against: Against | None = None
 
 
 @dataclass(frozen=True)

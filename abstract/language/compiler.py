@@ -102,6 +102,7 @@ def compile_spec(spec: ast.SpecFile) -> Spec:
             plan = compile_hypothesis(h, models[h.model], network_plans, errors)
             if plan is not None and h.name not in plans:
                 plans[h.name] = plan
+    errors.extend(_check_cross(spec.hypotheses, plans))
     if errors:
         raise_all(errors, spec.text)
     return Spec(spec.path, spec.text, models, spec.equivalences, networks, spec.hypotheses, plans, network_plans)
@@ -109,6 +110,8 @@ def compile_spec(spec: ast.SpecFile) -> Spec:
 
 KNOWN_METRICS = {"iia": (1, 1), "cause": (1, 1), "isolate": (2, 2), "joint": (2, 64)}  # (fewest, most) variables
 KNOWN_CONTROLS = ("random_network", "random_rotation")
+CONTROLLED_METRICS = ("iia", "cause")  # the figures a control measures (results: variables[v].controls[c])
+JUDGED_OPS = (">=", ">", "<=", "<")
 
 
 def interface_mismatch(a: CausalModel, b: CausalModel) -> str | None:
@@ -165,11 +168,112 @@ def _check_hypothesis(h: ast.HypothesisDecl, models: dict[str, CausalModel], mod
             if arg not in aligned:
                 errors.append(SpecError(f"'{arg}' in `{e.text}` is not aligned in hypothesis '{h.name}'", e.pos,
                                         hint=f"aligned variables: {', '.join(sorted(aligned - rejected)) or 'none'}"))
-        if not 0.0 <= e.threshold <= 1.0:
+        if e.op not in JUDGED_OPS:
+            errors.append(SpecError(f"`{e.op}` cannot be judged with an interval", e.pos,
+                                    hint="compare with >=, >, <= or <"))
+        if e.against is not None:
+            errors.extend(_check_against(h, e, e.against, aligned, rejected))
+        elif not 0.0 <= e.threshold <= 1.0:
             errors.append(SpecError(f"threshold {e.threshold} is not between 0 and 1", e.pos))
     for i, c in enumerate(h.controls):
         if c not in KNOWN_CONTROLS:
             errors.append(_unknown("control", c, h.control_pos[i] if i < len(h.control_pos) else h.pos, KNOWN_CONTROLS))
+    return errors
+
+
+def _check_against(h: ast.HypothesisDecl, e: ast.Expectation, a: ast.Against, aligned: set[str],
+                   rejected: set[str]) -> list[SpecError]:
+    """The right-hand side of a relative expectation, as far as this hypothesis alone tells:
+    a known baseline or control that the hypothesis runs, a metric with aligned variables
+    (another hypothesis's are checked by `_check_cross`), a margin in [-1, 1]."""
+    errors: list[SpecError] = []
+    where = a.margin_pos if a.margin_pos != ast.NOWHERE else a.pos
+    if not -1.0 <= a.margin <= 1.0:
+        errors.append(SpecError(f"margin {a.margin:g} is not between -1 and 1", where,
+                                hint="the margin is the difference the left side must clear, e.g. `+ 0.2`"))
+    if a.kind == "name":
+        close = did_you_mean(a.name, ("do_nothing",))
+        errors.append(SpecError(f"unknown figure '{a.name}' to compare `{e.metric}(...)` with", a.pos,
+                                hint=f"did you mean '{close}'?" if close else
+                                "write a number, `do_nothing`, `control(NAME)` or a metric such as `iia(v)` "
+                                "or `iia(other_hypothesis.v)`"))
+    elif a.kind == "control":
+        where = a.arg_pos[0] if a.arg_pos else a.pos
+        if a.name not in KNOWN_CONTROLS:
+            errors.append(_unknown("control", a.name, where, KNOWN_CONTROLS))
+        elif a.name not in h.controls:
+            errors.append(SpecError(f"`{e.text}` compares with control {a.name}, which hypothesis '{h.name}' does "
+                                    "not run", where, hint=f"add `control {a.name}` to the hypothesis"))
+        if e.metric not in CONTROLLED_METRICS:
+            errors.append(SpecError(f"controls are measured for {' and '.join(m + '(v)' for m in CONTROLLED_METRICS)}"
+                                    f" only, not {e.metric}(...)", a.pos))
+    elif a.kind == "metric":
+        if a.name not in KNOWN_METRICS:
+            errors.append(_unknown("metric", a.name, a.pos, KNOWN_METRICS))
+            return errors
+        low, high = KNOWN_METRICS[a.name]
+        if not low <= len(a.args) <= high:
+            count = f"{low}" if low == high else f"at least {low}"
+            errors.append(SpecError(f"{a.name}(...) takes {count} variable{'s' if low > 1 else ''}, got {len(a.args)}",
+                                    a.pos))
+        owners = {o or h.name for o in a.owners} or {h.name}
+        if len(owners) > 1:
+            errors.append(SpecError(f"`{a.text()}` mixes variables of several hypotheses", a.pos,
+                                    hint="every variable of a figure belongs to one hypothesis"))
+        elif owners == {h.name}:  # this hypothesis's own figure
+            for i, arg in enumerate(a.args):
+                if arg not in aligned and arg not in rejected:
+                    errors.append(SpecError(f"'{arg}' in `{e.text}` is not aligned in hypothesis '{h.name}'",
+                                            a.arg_pos[i] if i < len(a.arg_pos) else a.pos,
+                                            hint="aligned variables: "
+                                                 + (", ".join(sorted(aligned - rejected)) or "none")))
+            if a.name == e.metric and set(a.args) == set(e.args):
+                errors.append(SpecError(f"`{e.text}` compares a figure with itself", a.pos))
+    return errors
+
+
+def _check_cross(hypotheses: tuple[ast.HypothesisDecl, ...], plans: dict[str, Any]) -> list[SpecError]:
+    """Expectations that compare with another hypothesis's figure (`iia(other.v)`): the other
+    hypothesis exists and aligns those variables, and both draw their test pairs by the same
+    rule (the same `data balance` and `informative`), so that the two figures are measured on
+    pairs of the same kind (docs/language.md, "Comparing with a control, doing nothing or another
+    hypothesis")."""
+    errors: list[SpecError] = []
+    by_name: dict[str, ast.HypothesisDecl] = {}
+    for h in hypotheses:
+        by_name.setdefault(h.name, h)
+    for h in hypotheses:
+        for e in h.expects:
+            a = e.against
+            if a is None or a.kind != "metric" or a.name not in KNOWN_METRICS or not a.hypothesis:
+                continue
+            owners = {o or h.name for o in a.owners}
+            if len(owners) > 1 or a.hypothesis == h.name:
+                continue
+            other = by_name.get(a.hypothesis)
+            first = next((i for i, o in enumerate(a.owners) if o), 0)
+            if other is None:
+                where = a.arg_pos[first] if first < len(a.arg_pos) else a.pos
+                errors.append(_unknown("hypothesis", a.hypothesis, where, by_name))
+                continue
+            aligned = {al.variable for al in other.aligns}
+            for i, arg in enumerate(a.args):
+                if arg not in aligned:
+                    errors.append(SpecError(f"'{arg}' in `{e.text}` is not aligned in hypothesis '{other.name}'",
+                                            a.arg_pos[i] if i < len(a.arg_pos) else a.pos,
+                                            hint=f"aligned there: {', '.join(sorted(aligned)) or 'none'}"))
+            mine, theirs = plans.get(h.name), plans.get(other.name)
+            if mine is None or theirs is None:
+                continue
+            for key in ("balance", "informative"):
+                x, y = getattr(mine.data, key), getattr(theirs.data, key)
+                if x != y:
+                    show = lambda v: "none" if v is None else str(v).lower()  # noqa: E731
+                    errors.append(SpecError(
+                        f"`{e.text}` compares figures measured on pairs drawn differently: `data {key}` is "
+                        f"{show(x)} in '{h.name}' but {show(y)} in '{other.name}'", a.pos,
+                        hint="give both hypotheses the same `data balance` and `informative`", notes=(
+                            (f"hypothesis '{other.name}' is here", other.pos),)))
     return errors
 
 

@@ -534,9 +534,42 @@ class _ToAst(Transformer):
 
     def expectation(self, meta, c):
         metric, *rest = c
-        names, op, threshold = rest[:-2], rest[-2], rest[-1]
-        return ast.Expectation(str(metric), tuple(str(n) for n in names), str(op), float(threshold),
+        names, op, bound = rest[:-2], rest[-2], rest[-1]
+        if isinstance(bound, ast.Against):
+            return ast.Expectation(str(metric), tuple(str(n) for n in names), str(op), bound.margin,
+                                   self._src(meta), self._p(meta), bound)
+        return ast.Expectation(str(metric), tuple(str(n) for n in names), str(op), float(bound),
                                self._src(meta), self._p(meta))
+
+    def margin(self, meta, c):
+        sign, value = c
+        return (-float(value) if str(sign) == "-" else float(value), self._p(meta))
+
+    def ref(self, meta, c):
+        first, second = c
+        if second is None:
+            return (None, str(first), _tok_pos(self.path, first))
+        return (str(first), str(second), self._p(meta))
+
+    def baseline_ref(self, meta, c):
+        name, margin = c
+        value, where = margin if margin is not None else (0.0, ast.NOWHERE)
+        kind = "do_nothing" if str(name) == "do_nothing" else "name"
+        return ast.Against(kind, str(name), margin=value, pos=self._p(meta), margin_pos=where)
+
+    def control_ref(self, meta, c):
+        name, margin = c
+        value, where = margin if margin is not None else (0.0, ast.NOWHERE)
+        return ast.Against("control", str(name), margin=value, pos=self._p(meta),
+                           arg_pos=(_tok_pos(self.path, name),), margin_pos=where)
+
+    def figure_ref(self, meta, c):
+        name, *refs, margin = c
+        value, where = margin if margin is not None else (0.0, ast.NOWHERE)
+        refs = [r for r in refs if r is not None]
+        owners = tuple(h for h, _, _ in refs)
+        return ast.Against("metric", str(name), tuple(v for _, v, _ in refs), next((h for h in owners if h), None),
+                           value, self._p(meta), tuple(p for _, _, p in refs), where, owners)
 
     def expect_stmt(self, meta, c):
         return ("expect", tuple(c))

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..verify.stats import fmt_ci, fmt_value, judged_iia, wilson_interval
-from ..verify.validity import (TRIVIAL_MEANING, better_site, better_site_text, do_nothing, do_nothing_interval,
+from ..verify.validity import (TRIVIAL_MEANING, against, better_site, better_site_text, do_nothing, do_nothing_interval,
                                expectation_do_nothing, is_trivial, metric_counts, preflight_text, shortfall_text,
                                site_label)
 from .style import CSS
@@ -123,11 +123,19 @@ def render_warnings(doc: dict[str, Any]) -> str:
 def render_expectations(h: dict[str, Any], spec_path: str) -> str:
     rows = []
     show_base = any(expectation_do_nothing(h, e) for e in (h.get("expectations") or []))
+    show_against = any(against(e) for e in (h.get("expectations") or []))
     for e in (h.get("expectations") or []):
         base = expectation_do_nothing(h, e)
         base_cell = ""
         if base is not None:
             base_cell = f'{fmt_value(base["value"])} <span class="sub">{fmt_ci(*do_nothing_interval(base))}</span>'
+        versus, against_cell = against(e), ""
+        if versus is not None:  # the figure a relative expectation is judged against, and the bound difference
+            diff = versus["difference"]
+            against_cell = (f'<span class="mono">{_e(versus.get("text"))}</span> {fmt_value(versus["value"])} '
+                            f'<span class="sub">{fmt_ci(versus["ci_low"], versus["ci_high"])}'
+                            f'{"" if versus["n"] is None else " n=" + _e(versus["n"])}'
+                            f'{"" if diff is None else f"; bounds differ by {diff:+.3f}"}</span>')
         conf = e.get("confidence")
         level = f"{conf:.0%}" if isinstance(conf, (int, float)) else ""
         n = e.get("n") or 0
@@ -135,14 +143,18 @@ def render_expectations(h: dict[str, Any], spec_path: str) -> str:
                     f'<td class="mono nowrap">{_e(e.get("text"))}</td><td class="num">{fmt_value(e.get("value"))}</td>'
                     f'<td class="num">{fmt_ci(e.get("ci_low"), e.get("ci_high"))} <span class="sub">{level}</span></td>'
                     f'<td class="num">{_e(e.get("correct"))}/{_e(n)}</td>'
+                    + (f'<td class="num">{against_cell}</td>' if show_against else "")
                     + (f'<td class="num dn">{base_cell}</td>' if show_base else "")
                     + f'<td class="why">{_e(e.get("reason"))}</td><td>{_loc(e.get("location"), spec_path)}</td></tr>')
     if not rows:
         return '<p class="sub">No expectations stated.</p>'
     base_head = ('<th class="num dn" title="what leaving the site unchanged scores on the same pairs">'
                  'do nothing</th>' if show_base else "")
+    against_head = ('<th class="num" title="the figure a relative expectation is judged against: its value and '
+                    'interval, and the bound difference compared with the margin">against</th>' if show_against else "")
     return ('<table><tr><th></th><th>expectation</th><th class="num">value</th><th class="num">confidence interval</th>'
-            f'<th class="num">correct/n</th>{base_head}<th>why</th><th>where</th></tr>{"".join(rows)}</table>')
+            f'<th class="num">correct/n</th>{against_head}{base_head}<th>why</th><th>where</th></tr>{"".join(rows)}'
+            '</table>')
 
 
 def render_variable(name: str, v: dict[str, Any], hyp: str) -> str:

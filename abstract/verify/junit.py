@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .stats import fmt_ci, fmt_value
-from .validity import better_site, expectation_do_nothing, shortfalls, site_label
+from .validity import against, better_site, expectation_do_nothing, shortfalls, site_label
 
 
 # Characters XML 1.0 cannot hold at all (not even as &#...;): C0 controls but tab/newline/CR,
@@ -96,6 +96,16 @@ def _expectation_case(suite: ET.Element, stem: str, h: dict[str, Any], e: dict[s
         items += [("do_nothing", fmt_value(base["value"], 4)),
                   ("do_nothing.ci", fmt_ci(base["ci_low"], base["ci_high"], 4) if base["ci_low"] is not None else None),
                   ("do_nothing.correct", base["correct"]), ("do_nothing.n", base["n"])]
+    versus = against(e)
+    if versus is not None:  # the right-hand figure of a relative expectation
+        items += [("against", versus.get("text")), ("against.value", fmt_value(versus["value"], 4)),
+                  ("against.ci", fmt_ci(versus["ci_low"], versus["ci_high"], 4)
+                   if versus["ci_low"] is not None else None),
+                  ("against.correct", versus["correct"]), ("against.n", versus["n"]),
+                  ("against.margin", versus.get("margin")),
+                  ("against.difference", fmt_value(versus["difference"], 4) if versus["difference"] is not None
+                   else None),
+                  ("against.same_pairs", _bool(versus.get("same_pairs")))]
     if e.get("metric") == "iia" and e.get("args"):
         var = (h.get("variables") or {}).get(e["args"][0]) or {}
         site = var.get("site") or {}

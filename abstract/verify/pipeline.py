@@ -18,7 +18,7 @@ from ..device import describe_device, pick_device
 from ..language import Spec, load_spec
 from ..language.errors import SpecError
 from .cache import ResultsCache, cache_key
-from .expectations import judge_expectations
+from .expectations import judge_expectations, referenced_hypotheses
 from .fingerprint import builder_file, network_source_fingerprint, package_fingerprint, record_new_modules
 from .shape import hypothesis_result_problems
 
@@ -107,12 +107,12 @@ def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device
         "errors": [],
         "warnings": [],
     }
-    selected = [h for h in spec.hypotheses if not hypotheses or h.name in hypotheses]
     if hypotheses:
         missing = set(hypotheses) - {h.name for h in spec.hypotheses}
         if missing:
             raise SpecError(f"no hypothesis named {', '.join(sorted(missing))} in {path}",
                             hint="known: " + ", ".join(h.name for h in spec.hypotheses))
+    selected = [h for h in spec.hypotheses if h.name in with_references(spec, hypotheses)]
     cache = cache if cache is not None else ResultsCache(enabled=False)
     networks: dict[str, Any] = {}  # name -> LoadedNetwork, or the error loading it raised
     all_cached = bool(selected)
@@ -147,13 +147,35 @@ def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device
             all_cached = False
             doc["errors"].append(error_entry(err, h.name, str(h.pos), spec.text))
             continue
-        result = dict(result)
-        result["expectations"] = judge_expectations(h, result)
-        doc["hypotheses"].append(result)
+        doc["hypotheses"].append(dict(result))
+    # judged once every hypothesis has run: an expectation may compare with another's figure
+    results: dict[str, Any] = {r["name"]: r for r in doc["hypotheses"]}
+    for failed in doc["errors"]:
+        if failed.get("hypothesis"):
+            results.setdefault(failed["hypothesis"], "it errored")
+    decls = {h.name: h for h in spec.hypotheses}
+    for result in doc["hypotheses"]:
+        result["expectations"] = judge_expectations(decls[result["name"]], result, others=results,
+                                                    plans=spec.plans)
     doc["run"]["cached"] = all_cached and align
     doc["run"]["seconds"] = round(time.time() - started, 2)
     doc["passed"] = passed(doc)
     return doc
+
+
+def with_references(spec: Spec, names: list[str] | None) -> set[str]:
+    """The hypotheses named (every one when none is) and, transitively, those whose figures
+    their expectations compare with (`iia(other.v)`): those run too, so the comparison can be judged."""
+    decls = {h.name: h for h in spec.hypotheses}
+    todo = list(names) if names else list(decls)
+    out: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in out or name not in decls:
+            continue
+        out.add(name)
+        todo += referenced_hypotheses(decls[name])
+    return out
 
 
 def _forget_failed_import(builder: Any, before: set[str]) -> None:

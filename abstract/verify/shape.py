@@ -89,7 +89,7 @@ VARIABLE = Obj({
     "seeds": opt(ListOf(SEED)),
     "iia": opt(IIA),
     "controls": opt(MapOf(nullable(Obj({"iia": opt(nullable(NUM)), "n": opt(nullable(INT)),
-                                         "correct": opt(nullable(INT))})))),
+                                         "correct": opt(nullable(INT)), "cause": opt(nullable(COUNTS))})))),
     "joint": opt(nullable(Obj({"group": opt(ListOf(STR)), "block": opt(ListOf(nullable(INT))),
                                "training": opt(STR)}))),
     "better_site": opt(nullable(BETTER_SITE)),
@@ -102,6 +102,11 @@ SPLITS = Obj({"train": opt(INT), "dev": opt(INT), "test": opt(INT), "informative
 # split -> [found, wanted] for every split that came back short
 SHORTFALLS = opt(nullable(MapOf(ListOf(INT))))
 PREFLIGHT = Obj({"task_accuracy": opt(nullable(NUM)), "n": opt(nullable(INT)), "sites_checked": opt(ListOf(STR))})
+# The right-hand figure of a relative expectation (`iia(x) >= control(random_rotation) + 0.2`).
+AGAINST = Obj({**COUNTS.fields, "ci_low": opt(nullable(NUM)), "ci_high": opt(nullable(NUM)),
+               "text": opt(STR), "kind": opt(STR), "margin": opt(NUM), "difference": opt(nullable(NUM)),
+               "control": opt(STR), "metric": opt(STR), "args": opt(ListOf(STR)), "hypothesis": opt(STR),
+               "same_pairs": opt(BOOL)})
 EXPECTATION = Obj({
     "text": req(STR), "passed": req(BOOL),
     "metric": opt(STR), "args": opt(ListOf(STR)), "op": opt(STR), "threshold": opt(NUM),
@@ -109,6 +114,7 @@ EXPECTATION = Obj({
     "ci_low": opt(nullable(NUM)), "ci_high": opt(nullable(NUM)), "confidence": opt(nullable(NUM)),
     "reason": opt(nullable(STR)), "location": opt(nullable(STR)), "held_out": opt(BOOL),
     "do_nothing": opt(nullable(Obj({**COUNTS.fields, "ci_low": opt(nullable(NUM)), "ci_high": opt(nullable(NUM))}))),
+    "against": opt(nullable(AGAINST)),
 })
 HYPOTHESIS_FIELDS: dict[str, tuple[Shape, bool]] = {
     "name": req(STR),

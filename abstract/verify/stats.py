@@ -72,6 +72,42 @@ def judge(op: str, threshold: float, correct: int, n: int, confidence: float = 0
             "reason": reason}
 
 
+def judge_relative(op: str, margin: float, left: tuple[int, int], right: tuple[int, int], confidence: float = 0.95,
+                   metric: str = "IIA", against: str = "the baseline") -> dict[str, Any]:
+    """Decide `metric op AGAINST + margin` from two counts, conservatively, with both intervals.
+
+    `>=`/`>` pass only when the left figure's lower bound minus the right figure's upper bound
+    clears the margin; `<=`/`<` only when the left's upper bound minus the right's lower bound
+    does. Returns value, ci_low, ci_high (the left figure's), passed, reason and ``difference``
+    (the bound difference that was compared with the margin)."""
+    if op not in OPS:
+        raise ValueError(f"unknown comparison {op!r}; expected one of {', '.join(OPS)}")
+    (lc, ln), (rc, rn) = left, right
+    if ln == 0 or rn == 0:
+        side = metric if ln == 0 else against
+        return {"value": None if ln == 0 else round(lc / ln, 6), "ci_low": None, "ci_high": None, "passed": False,
+                "difference": None, "reason": f"{side}: no held-out pairs (n=0), nothing to judge"}
+    low, high = wilson_interval(lc, ln, confidence)
+    r_low, r_high = wilson_interval(rc, rn, confidence)
+    value, r_value = lc / ln, rc / rn
+    if op in (">=", ">"):
+        difference, how = low - r_high, "lower bound minus its upper bound"
+    else:
+        difference, how = high - r_low, "upper bound minus its lower bound"
+    passed = _cmp(op, difference, margin)
+    head = (f"{metric} {value:.3f} [{low:.3f}, {high:.3f}], n={ln} against {against} {r_value:.3f} "
+            f"[{r_low:.3f}, {r_high:.3f}], n={rn}: {how} {difference:+.3f}")
+    if passed:
+        reason = f"{head} {op} {margin:+g}"
+    else:
+        reason = f"{head} is not {op} {margin:+g}"
+        if _cmp(op, value - r_value, margin):
+            reason += (f" (the point estimates differ by {value - r_value:+.3f}, but the pairs are too few to be "
+                       f"sure at {confidence:.0%})")
+    return {"value": round(value, 6), "ci_low": round(low, 6), "ci_high": round(high, 6), "passed": passed,
+            "difference": round(difference, 6), "reason": reason}
+
+
 def fmt_ci(low: float | None, high: float | None, digits: int = 3) -> str:
     """'[0.966, 0.980]', or an em dash when unknown; shared by the summary, JUnit and HTML."""
     if low is None or high is None:

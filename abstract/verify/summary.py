@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .stats import fmt_ci, fmt_value, judged_iia
-from .validity import (TRIVIAL_MEANING, better_site_text, do_nothing, expectation_do_nothing, is_trivial,
-                       metric_counts, preflight_text, shortfall_text, site_label, trivial_sites)
+from .validity import (TRIVIAL_MEANING, against, against_text, better_site_text, do_nothing, expectation_do_nothing,
+                       is_trivial, metric_counts, preflight_text, shortfall_text, site_label, trivial_sites)
 
 CONTROL_SHORT = {"random_network": "untrained", "random_rotation": "rand.rot"}
 
@@ -127,11 +127,16 @@ def format_summary(doc: dict[str, Any], *, width: int = 100, unicode: bool | Non
             out += wrap(f"trivial grid sites ({TRIVIAL_MEANING}; a search skips them unless named): "
                         + ", ".join(trivial))
         erows = []
+        relative = any(against(e) for e in h.get("expectations") or [])
         for e in h.get("expectations") or []:
             dn = expectation_do_nothing(h, e)
+            versus = against_text(e)
+            if versus and (against(e) or {}).get("kind") == "do_nothing":
+                dn = None  # the right-hand figure is the baseline itself
             base = f"do-nothing {fmt_value(dn['value'])}" if dn else ""
             erows.append([ok_mark if e.get("passed") else bad_mark, e.get("text", ""), fmt_value(e.get("value")),
                           fmt_ci(e.get("ci_low"), e.get("ci_high")).replace("—", dash), f"n={e.get('n', 0)}"]
+                         + ([versus or ""] if relative else [])
                          + ([f"({base})"] if base else []))
         out += [clip(x) for x in table(erows, right=(2, 4))]
         for e in h.get("expectations") or [] if judge else []:

@@ -157,3 +157,32 @@ def shortfall_text(dataset: Any) -> str | None:
     return "fewer pairs than requested: " + ", ".join(
         f"{split} {'?' if found is None else found} of {'?' if wanted is None else wanted}"
         for split, found, wanted in items)
+
+
+def against(expectation: Any) -> dict[str, Any] | None:
+    """The right-hand figure of a relative expectation (``expectation["against"]``), or None."""
+    rec = expectation.get("against") if isinstance(expectation, Mapping) else None
+    if not isinstance(rec, Mapping):
+        return None
+    value, correct, n = metric_counts(rec)
+    low, high = rec.get("ci_low"), rec.get("ci_high")
+    if not (isinstance(low, (int, float)) and isinstance(high, (int, float))):
+        low = high = None
+        if isinstance(correct, int) and isinstance(n, int) and 0 <= correct <= n and n > 0:
+            low, high = wilson_interval(correct, n)
+    diff = rec.get("difference")
+    return {**rec, "value": value, "correct": correct, "n": n, "ci_low": low, "ci_high": high,
+            "difference": diff if isinstance(diff, (int, float)) and not isinstance(diff, bool) else None}
+
+
+def against_text(expectation: Any) -> str | None:
+    """``"vs control(random_rotation) 0.793 [0.772, 0.813] n=1500"`` or None."""
+    rec = against(expectation)
+    if rec is None:
+        return None
+    text = f"vs {rec.get('text') or '?'} {fmt_value(rec['value'])}"
+    if rec["ci_low"] is not None and rec["ci_high"] is not None:
+        text += f" [{rec['ci_low']:.3f}, {rec['ci_high']:.3f}]"
+    if rec["n"] is not None:
+        text += f" n={rec['n']}"
+    return text

@@ -16,7 +16,12 @@ record how the site's activation moves. The site is trivial for variable V when
    is exactly ``a(V's inputs) + r(other inputs) + constant``, and swapping the first subspace
    swaps those inputs (a rotated input encoding counts: DAS finds the rotation); and
 2. (in the causal model) every path from V's input ancestors to an output passes through V
-   (so swapping those inputs changes the output exactly as swapping V does).
+   (so swapping those inputs changes the output exactly as swapping V does); and
+3. (language models) the site is the only token position of its layer where V's input ancestors
+   show: a position-addressed site is not the network's whole state, and an input that also
+   lives at another position (the token it was written at, the positions after it) still
+   reaches the output from there. So a token's own embedding before layer 0 can be trivial,
+   a later position that has attended to several inputs is not.
 """
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ from typing import Any, Mapping, Sequence
 import networkx as nx
 import torch
 
-from ..neural.sites import Site
+from ..neural.sites import NAMED_POSITIONS, Site, resolve_positions
 
 SAMPLES = 64
 RANK_TOL = 1e-6  # singular values below this share of the largest are numerical noise
@@ -102,6 +107,29 @@ def trivial_variables(runner, encoder, model, site: Site, variables: Sequence[st
         if mine.shape[1] == 0:
             continue
         overlap = float(torch.linalg.matrix_norm(mine.T @ others, ord=2)) if others.shape[1] else 0.0
-        if overlap < ORTHOGONAL_TOL:
+        if overlap < ORTHOGONAL_TOL and not _shows_elsewhere(runner, encoder, model, site, inputs, anc, scale):
             out.add(v)
     return out
+
+
+@torch.no_grad()
+def _shows_elsewhere(runner, encoder, model, site: Site, inputs: Sequence[Mapping[str, Any]], anc: set[str],
+                     scale: float) -> bool:
+    """Condition 3: whether changing one of ``anc`` moves another token position of the site's layer."""
+    if site.position is None:
+        return False
+    enc = encoder.encode(inputs)
+    mask = enc["attention_mask"]
+    batch, seq = mask.shape
+    own = resolve_positions(site.position, mask, seq, batch, named=enc.get(NAMED_POSITIONS))
+    moved = {name: encoder.encode([{**x, name: _changed(x[name], list(model.domain(name).values()))} for x in inputs])
+             for name in anc if len(model.domain(name).values()) > 1}
+    for p in range(int(mask.sum(dim=1).min())):
+        if bool((resolve_positions(p, mask, seq, batch) == own).all()):
+            continue  # the site itself
+        other = Site(layer=site.layer, component=site.component, position=p)
+        base = runner.collect(enc, other).double()
+        for x in moved.values():
+            if float((runner.collect(x, other).double() - base).abs().max()) > scale:
+                return True
+    return False

@@ -133,3 +133,24 @@ def test_preflight_refuses_shifted_rows_and_merged_inputs():
     encoder.encode = lambda inputs: real([{**x, "b": 0} for x in inputs])  # b ignored
     with pytest.raises(PreflightError, match="cannot tell these input values apart"):
         preflight(runner, encoder, model, [])
+
+
+def test_on_a_language_model_only_a_tokens_own_embedding_is_trivial():
+    """a's token embedding (resid_pre of layer 0 at a) holds a and nothing else holds it: trivial.
+    After attention, position b has read a but a still lives at its own token: not trivial."""
+    import sys
+    sys.path.insert(0, str(HERE))
+    from lm_kit import COPY_MODEL, tiny_lm, word_tokenizer
+
+    from abstract.engine.networks import LoadedNetwork
+    spec = compile_text(COPY_MODEL, str(HERE / "inline.causal"))
+    model = spec.models["Copy"]
+    net = LoadedNetwork("lm", "lm", tiny_lm("gpt2", seed=0).requires_grad_(False),
+                        {"prompt": "{a} {b} =", "answer": " {y}"}, tokenizer=word_tokenizer())
+    runner, encoder = make_runner(net.module), make_encoder(net, model)
+    embed_a = Site(layer=0, component="resid_pre", position="slot:a")
+    assert trivial_variables(runner, encoder, model, embed_a, ["a"]) == {"a"}
+    assert trivial_variables(runner, encoder, model, Site(layer=1, component="resid_post", position="slot:b"),
+                             ["a"]) == set()
+    assert trivial_variables(runner, encoder, model, Site(layer=0, component="resid_pre", position="last"),
+                             ["a"]) == set()  # `=` never moves

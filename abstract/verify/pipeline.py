@@ -18,6 +18,7 @@ from ..device import describe_device, pick_device
 from ..language import Spec, load_spec
 from ..language.errors import SpecError
 from .cache import ResultsCache, cache_key
+from .diagnostics import unconverged
 from .expectations import judge_expectations
 from .fingerprint import builder_file, network_source_fingerprint, package_fingerprint, record_new_modules
 from .shape import hypothesis_result_problems
@@ -148,6 +149,7 @@ def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device
             doc["errors"].append(error_entry(err, h.name, str(h.pos), spec.text))
             continue
         result = dict(result)
+        warnings += [f"hypothesis {h.name}: {problem}" for problem in unconverged(result)]
         result["expectations"] = judge_expectations(h, result)
         doc["hypotheses"].append(result)
     doc["run"]["cached"] = all_cached and align

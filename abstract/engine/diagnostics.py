@@ -5,22 +5,23 @@ engine records the training loss curve (every step, downsampled to at most :data
 for the document), the mean cross-entropy of the trained intervention on the dev pairs, the IIA
 on its own training pairs, and whether training converged by the rule below.
 
-Convergence rule (:func:`convergence`), on the full per-step curve, windows of 10% of the
+Convergence rule (:func:`convergence`), on the full per-step curve; a *window* is 10% of the
 steps (at least one). Training has *not* converged when either
 
-* **still falling**: the mean loss of the last window is below the mean of the window before it
-  by more than :data:`FALLING` (5%) of the whole run's fall (first window's mean minus the last
-  window's), and that fall is itself more than 5% of the first window's loss -- the last tenth
-  of training still bought a real share of real progress, so more steps would still help (a
-  curve flattening out near its floor, however low, is converged; a flat, noisy one is not
-  "falling"); or
+* **still falling**: the least-squares slope of the loss over the last quarter of the steps
+  (at least two), projected over one window, is a drop of more than :data:`FALLING` (5%) of
+  the run's whole fall (first window's mean minus the last quarter's), and that fall is itself
+  more than 5% of the first window's loss -- the end of training still buys a real share of
+  real progress, so more steps would help. A curve flattening out near its floor, however
+  low, is converged; a flat, noisy one is not "falling" (a slope over a quarter of the steps,
+  not two adjacent windows, so minibatch noise does not decide); or
 * **stopped short**: train IIA is below :data:`UNDERFIT` (0.9), the loss barely moved (the last
-  window averages more than :data:`STALLED`, 90%, of the first) *and* the optimiser could not
-  have moved far: steps x lr below :data:`REACH` (0.05; Adam moves a parameter by about lr per
-  step, and the default training -- 2000 pairs, 3 epochs, batch 64, lr 1e-3 -- reaches about
-  0.1). Too few epochs or too small an lr. A
-  variable that is not there also leaves the loss high, but after training that could reach
-  it; that is a failed alignment, not an unfinished one, and does not warn.
+  quarter averages more than :data:`STALLED`, 90%, of the first window) *and* the optimiser
+  could not have moved far: steps x lr below :data:`REACH` (0.05; Adam moves a parameter by
+  about lr per step, and the default training -- 2000 pairs, 3 epochs, batch 64, lr 1e-3 --
+  reaches about 0.1): too few epochs or too small an lr. A variable that is not there also
+  leaves the loss high, but after training that could have reached it: a failed alignment,
+  not an unfinished one, and it does not warn; or
 * a loss that is not finite.
 
 Fewer than two steps cannot be judged (``converged`` is then ``None``, as for an intervention
@@ -37,7 +38,8 @@ FALLING = 0.05
 STALLED = 0.9
 UNDERFIT = 0.9
 REACH = 0.05
-WINDOW = 0.1  # share of the steps compared at each end
+WINDOW = 0.1  # share of the steps one window holds
+TAIL = 0.25  # share of the steps the final slope is fitted on
 
 
 def downsample(losses: Sequence[float], limit: int = MAX_POINTS) -> list[float]:
@@ -63,13 +65,13 @@ def convergence(losses: Sequence[float], train_iia: Optional[float],
     if not all(math.isfinite(x) for x in losses):
         return False, "the training loss is not finite"
     w = max(1, math.ceil(WINDOW * n))
-    last = _mean(losses[n - w:])
-    before = _mean(losses[max(0, n - 2 * w):n - w])
-    first = _mean(losses[:w])
-    fall = first - last
-    if fall > FALLING * first and before - last > FALLING * fall:
-        return False, (f"the loss was still falling over the last {w} of {n} steps ({before:.4g} -> {last:.4g}, "
-                       f"{(before - last) / fall:.0%} of the run's fall); train longer (epochs) or raise lr")
+    tail = list(losses[n - min(n, max(2, math.ceil(TAIL * n))):])
+    first, last = _mean(losses[:w]), _mean(tail)
+    fall, drop = first - last, -_slope(tail) * w
+    if fall > FALLING * first and drop > FALLING * fall:
+        return False, (f"the loss was still falling at the end ({drop:.4g} per {w} of {n} steps over the last "
+                       f"{len(tail)}, {drop / fall:.0%} of the run's fall {first:.4g} -> {last:.4g}); train longer "
+                       "(epochs) or raise lr")
     reach = n * lr if lr is not None else None
     if (train_iia is not None and train_iia < UNDERFIT and last > first * STALLED
             and reach is not None and reach < REACH):
@@ -82,6 +84,15 @@ def convergence(losses: Sequence[float], train_iia: Optional[float],
 def _finite(x: Optional[float]) -> Optional[float]:
     """A JSON-safe figure: ``None`` for a missing or non-finite one."""
     return round(float(x), 5) if x is not None and math.isfinite(x) else None
+
+
+def _slope(ys: Sequence[float]) -> float:
+    """Least-squares slope of ``ys`` against 0, 1, 2 ... (0 for fewer than two points)."""
+    m = len(ys)
+    if m < 2:
+        return 0.0
+    mx, my = (m - 1) / 2, _mean(ys)
+    return sum((x - mx) * (y - my) for x, y in enumerate(ys)) / sum((x - mx) ** 2 for x in range(m))
 
 
 def _mean(xs: Sequence[float]) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,16 @@ def test_a_curve_that_flattened_out_has_converged_however_low():
 
 def test_a_curve_still_falling_at_the_end_has_not():
     ok, why = convergence([4.0 - 0.01 * i for i in range(300)], 0.95, 0.01)
+    assert ok is False and "still falling" in why
+
+
+def test_minibatch_noise_does_not_decide():
+    rng = random.Random(0)
+    noisy = lambda f: [f(i) + rng.gauss(0, 0.8) for i in range(400)]  # noqa: E731 -- per-batch noise
+    plateau = noisy(lambda i: 12.0 * math.exp(-i / 30) + 0.5)  # flat for its last three quarters
+    assert convergence(plateau, 0.99, 0.005) == (True, None)
+    unfinished = noisy(lambda i: 12.0 * math.exp(-i / 300) + 0.5)  # still a third of the way from its floor
+    ok, why = convergence(unfinished, 0.7, 0.005)
     assert ok is False and "still falling" in why
 
 

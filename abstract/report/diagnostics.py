@@ -63,7 +63,9 @@ def _seed_figure(label: str, seed: Any, d: Mapping[str, Any]) -> str:
     facts = (f'dev loss {fmt_value(_num(d.get("dev_loss")), 4)} · train IIA {fmt_value(_num(d.get("train_iia")))}'
              f' · <span class="{"warn" if converged is False else "sub"}">{_e(state)}</span>')
     why = f'<div class="caption">{_e(d.get("why"))}</div>' if d.get("why") else ""
-    svg = loss_curve_svg(d.get("loss") or [], f"{label}, seed {seed}: training loss", converged, d.get("steps"))
+    losses = d.get("loss") or []
+    svg = (loss_curve_svg(losses, f"{label}, seed {seed}: training loss", converged, d.get("steps")) if losses
+           else '<div class="sub">nothing trained (no parameters)</div>')
     return (f'<div class="seedfig"><div class="mono">seed {_e(seed)}</div>{svg}<div class="meta">{facts}</div>'
             f'{why}</div>')
 

@@ -63,6 +63,15 @@ def test_a_document_without_them_renders_as_before(doc):
     assert 'class="loss"' not in html and "base inputs" not in html and "Training of" not in html
 
 
+def test_an_untrained_seed_has_no_curve(doc):
+    doc = with_diagnostics(doc)
+    doc["hypotheses"][0]["variables"]["left"]["seeds"][0]["diagnostics"] = {
+        "loss": [], "steps": 0, "dev_loss": 0.2, "train_iia": 1.0, "converged": None}
+    html = render_html(doc)
+    assert "nothing trained" in html and html.count('<svg class="loss"') == 3
+    assert "convergence not judged" in html
+
+
 def test_a_curve_with_no_finite_point_says_so():
     svg = loss_curve_svg([None, None], "t")
     assert "no finite loss recorded" in svg and "<polyline" not in svg

@@ -11,7 +11,8 @@ Measured per seed, on held-out pairs:
 * each variable's IIA on its own *single-variable* test/dev pairs, intervening only on its
   block (comparable with the separate path); the judged seed is chosen per variable on dev;
 * the group's joint IIA on pairs interchanging every variable from its own source
-  (``multi.joint``, seed chosen on the joint dev split).
+  (``multi.joint``, seed chosen on the joint dev split), with each seed's diagnostics (the
+  shared loss curve, the joint dev loss, IIA on the joint training pairs; ``diagnostics.py``).
 cause/isolate then use each variable's block of its chosen seed.
 """
 from __future__ import annotations
@@ -23,11 +24,12 @@ from typing import Callable
 from ..hypothesis.plan import Plan, VariablePlan
 from ..neural.interventions import MultiVariableDAS, intervention_class
 from ..neural.sites import Site
+from .diagnostics import Diagnostics
 from .joint_data import JointPairSet
 from .results import Count, JointResult, SeedScore
 from .search import Cell, VariableContext
 from .sites import VariableSites, site_ref
-from .train import Unit, count_correct, predict, prepare_site, train_intervention
+from .train import Unit, count_correct, evaluate, predict, prepare_site, train_intervention
 
 
 @dataclass(frozen=True)
@@ -99,8 +101,11 @@ def train_group(group: JointGroup, runner, encoder, pairs: dict[str, JointPairSe
         losses = train_intervention(runner, encoder, sd["train"], mdas, plan.train, seed)
         for name in group.names:
             cells[name].append(contexts[name].score(site, seed, unit.view(mdas, name), losses))
-        jdev = Count(*count_correct(predict(runner, encoder, sd["dev"], mdas), sd["dev"].label))
+        dev_pred, dev_loss = evaluate(runner, encoder, sd["dev"], mdas)
+        jdev = Count(*count_correct(dev_pred, sd["dev"].label))
         jtest = Count(*count_correct(predict(runner, encoder, sd["test"], mdas), sd["test"].label))
-        joint_seeds.append(SeedScore(seed, jtest, jdev))
+        jtrain = Count(*count_correct(predict(runner, encoder, sd["train"], mdas), sd["train"].label))
+        joint_seeds.append(SeedScore(seed, jtest, jdev, Diagnostics(tuple(losses), dev_loss, jtrain.value,
+                                                                          plan.train.lr)))
         tick(f"{group.key} {site.label} seed {seed}: joint dev {jdev.value:.3f}")
     return GroupOutcome(cells, blocks, JointResult(joint_seeds, site_ref(site, spelling=True)))

@@ -25,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence, Union
 
+from .diagnostics import Diagnostics
+
 Json = dict[str, Any]
 Position = Union[int, str, None]
 
@@ -57,6 +59,7 @@ class SeedScore:
     seed: int
     test: Count
     dev: Optional[Count] = None
+    diagnostics: Optional[Diagnostics] = None  # loss curve, dev loss, train IIA (diagnostics.py)
 
     @property
     def iia(self) -> float:
@@ -70,6 +73,8 @@ class SeedScore:
         out: Json = {"seed": self.seed, "iia": self.iia, "correct": self.test.correct, "n": self.test.n}
         if self.dev is not None:
             out["dev_iia"] = self.dev.value
+        if self.diagnostics is not None:
+            out["diagnostics"] = self.diagnostics.to_json()
         return out
 
 
@@ -196,6 +201,7 @@ class VariableResult:
     controls: dict[str, ControlResult] = field(default_factory=dict)
     do_nothing: Optional[Count] = None  # leaving the site unchanged, on the same test pairs
     better_site: Optional[Json] = None  # the grid's best non-trivial site, when it beats the named one
+    failing_pairs: Optional[list[Json]] = None  # a sample of test pairs the judged seed gets wrong
 
     @property
     def best(self) -> SeedScore:
@@ -215,6 +221,8 @@ class VariableResult:
             out["joint"] = self.joint.to_json()
         if self.controls:
             out["controls"] = {k: c.to_json() for k, c in self.controls.items()}
+        if self.failing_pairs is not None:
+            out["failing_pairs"] = self.failing_pairs
         return out
 
 

@@ -17,6 +17,9 @@ Phases (each timed; the progress bar shows the current one):
   what doing nothing (leaving the site as the base has it) scores on the same pairs;
 * ``controls``: random network and random rotation, on the same pairs and sites.
 
+Each reported seed carries its diagnostics (loss curve, dev loss, train IIA, converged;
+``diagnostics.py``) and each variable a sample of the test pairs its judged seed gets wrong.
+
 Judging the expectations is the verifier's (``abstract.verify.expectations``), on
 ``to_json()`` of the result. Every random draw comes from the run's named seed streams
 (``abstract.seeds``) or from a training seed of the plan (``seeds`` in the spec).
@@ -40,6 +43,7 @@ from ..neural.runner import make_runner
 from ..neural.sites import Site
 from ..seeds import SeedStreams
 from .controls import random_network_control, random_rotation_result
+from .diagnostics import failing_pairs
 from .data import PairSet, dataset_summary, shortfalls, encode_pairs, isolate_pairs, make_splits, memoized, pair_key
 from .builder import check_fits
 from .encoders import make_encoder
@@ -360,10 +364,13 @@ class HypothesisRun:
                 joint = JointMembership(tuple(g.names), self.group_outcomes[g.key].blocks[vp.name])
                 if grid is not None:  # the grid came from training the variable on its own
                     grid = dataclasses.replace(grid, training="separate")
+            test = self.contexts[vp.name].splits["test"]
+            predicted = [self.encoder.classes.as_dict(int(i)) for i in cell.test_pred.tolist()]
             variables[vp.name] = VariableResult(describe(vp.intervention, cell.interv, cell.hidden), grid,
                                                 search.site_ref, [c.score for c in cells], joint,
                                                 self.controls[vp.name], self.do_nothing.get(vp.name),
-                                                search.better_site)
+                                                search.better_site,
+                                                failing_pairs(test.examples, vp.name, predicted))
         tp = plan.train
         return HypothesisResult(
             name=h.name, model=h.model, network=h.network, network_fingerprint=self.net.fingerprint,

@@ -25,7 +25,8 @@ from .batched import MAX_STACK, train_stacked
 from .data import PairSet
 from .results import Count, GridResult, SeedScore, SiteRef, best_seed_index
 from .sites import VariableSites, site_ref
-from .train import (SiteData, Unit, count_correct, make_intervention, predict, prepare_site, prepare_sites,
+from .diagnostics import Diagnostics
+from .train import (SiteData, Unit, count_correct, evaluate, make_intervention, predict, prepare_site, prepare_sites,
                     train_intervention)
 
 
@@ -41,10 +42,19 @@ class Cell:
     losses: list[float]
     test_pred: torch.Tensor
     hidden: int
+    dev_loss: Optional[float] = None
+    train: Optional[Count] = None  # IIA on its own training pairs, once diagnosed
+    diagnosed: bool = False  # a reported seed: its score carries its diagnostics
+    lr: Optional[float] = None
+
+    @property
+    def diagnostics(self) -> Diagnostics:
+        return Diagnostics(tuple(self.losses), self.dev_loss, self.train.value if self.train is not None else None,
+                           self.lr)
 
     @property
     def score(self) -> SeedScore:
-        return SeedScore(self.seed, self.test, self.dev)
+        return SeedScore(self.seed, self.test, self.dev, self.diagnostics if self.diagnosed else None)
 
 
 @dataclass
@@ -111,13 +121,22 @@ class VariableContext:
         """Score a trained intervention on this variable's dev and test pairs at ``site``;
         ``record``: remember it as this variable's own cell (and tick the progress bar)."""
         sd_dev, sd_test = self.data(site, "dev"), self.data(site, "test")
-        dev = Count(*count_correct(predict(self.runner, self.encoder, sd_dev, interv), sd_dev.label))
+        dev_pred, dev_loss = evaluate(self.runner, self.encoder, sd_dev, interv)
+        dev = Count(*count_correct(dev_pred, sd_dev.label))
         test_pred = predict(self.runner, self.encoder, sd_test, interv)
         cell = Cell(site, seed, interv, dev, Count(*count_correct(test_pred, sd_test.label)), losses, test_pred,
-                    sd_test.hidden)
+                    sd_test.hidden, dev_loss)
         if record:
             self.cells[(site, seed)] = cell
             self.tick(f"{self.name} {site.label} seed {seed}: dev {dev.value:.3f}")
+        return cell
+
+    def diagnose(self, cell: Cell) -> Cell:
+        """Mark a reported seed's cell for diagnostics and score it on its own training pairs."""
+        if "train" in self.splits:
+            sd = self.data(cell.site, "train")
+            cell.train = Count(*count_correct(predict(self.runner, self.encoder, sd, cell.interv), sd.label))
+        cell.diagnosed, cell.lr = True, self.plan.train.lr
         return cell
 
     def cell(self, site: Site, seed: int) -> Cell:
@@ -170,7 +189,7 @@ def run_variable(ctx: VariableContext, train_seeds: bool = True) -> SearchOutcom
     else:
         assert chosen is not None, "a variable without an align layer always has a grid"
         site, spec_pos = chosen, (chosen_pos if sites.uses_positions else None)
-    cells = [ctx.cell(site, s) for s in seeds] if train_seeds else []
+    cells = [ctx.diagnose(ctx.cell(site, s)) for s in seeds] if train_seeds else []
     grid = None
     if sites.layers:
         mean, mx, flags = [], [], []

@@ -232,12 +232,24 @@ def train_intervention(runner, encoder, sd: SiteData, interv: InterventionModule
 @torch.no_grad()
 def predict(runner, encoder, sd: SiteData, interv: InterventionModule, batch: int = EVAL_BATCH) -> torch.Tensor:
     """Predicted class of the intervened network for every pair (cached path)."""
+    return evaluate(runner, encoder, sd, interv, batch)[0]
+
+
+@torch.no_grad()
+def evaluate(runner, encoder, sd: SiteData, interv: InterventionModule,
+             batch: int = EVAL_BATCH) -> tuple[torch.Tensor, float]:
+    """Predicted classes and the mean cross-entropy against the counterfactual labels, in one
+    pass (the dev loss of a seed's diagnostics; ``nan`` when there are no pairs)."""
     interv.to(sd.device).eval()
-    preds = []
+    preds, total = [], 0.0
     for start in range(0, len(sd), batch):
         idx = torch.arange(start, min(start + batch, len(sd)))
-        preds.append(_logits(runner, encoder, sd, interv, idx).argmax(-1))
-    return torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long)
+        logits = _logits(runner, encoder, sd, interv, idx)
+        preds.append(logits.argmax(-1))
+        total += float(nn.functional.cross_entropy(logits.float(), sd.label[idx.to(sd.device)], reduction="sum"))
+    if not preds:
+        return torch.zeros(0, dtype=torch.long), float("nan")
+    return torch.cat(preds), total / len(sd)
 
 
 def count_correct(pred: torch.Tensor, label: torch.Tensor, mask: Optional[torch.Tensor] = None) -> tuple[int, int]:

@@ -13,6 +13,7 @@ from ..verify.stats import fmt_ci, fmt_value, judged_iia, wilson_interval
 from ..verify.validity import (TRIVIAL_MEANING, against, better_site, better_site_text, do_nothing, do_nothing_interval,
                                expectation_do_nothing, is_trivial, metric_counts, preflight_text, shortfall_text,
                                site_label)
+from .diagnostics import render_failing_pairs, render_training
 from .style import CSS
 from .svg import KIND_FILL, KIND_STROKE, causal_graph_svg, heatmap_svg
 
@@ -213,7 +214,8 @@ def render_variable(name: str, v: dict[str, Any], hyp: str) -> str:
             f'{better_row}{joint_row}</table>'
             f'<table style="margin-top:10px"><tr><th></th><th class="num">IIA</th><th class="num">95% CI</th>'
             f'<th class="num">n</th><th></th></tr>{"".join(rows)}</table>'
-            f'<p class="meta">{seeds}</p></div></div>')
+            f'<p class="meta">{seeds}</p></div>'
+            f'{render_training(f"variable {name}", v.get("seeds"))}{render_failing_pairs(name, v)}</div>')
 
 
 def render_multi(multi: dict[str, Any] | None) -> str:
@@ -237,8 +239,10 @@ def render_multi(multi: dict[str, Any] | None) -> str:
                     + f'<td>{_bar(value)}</td></tr>')
     base_head = ('<th class="num dn" title="what leaving the site unchanged scores on the same pairs">do nothing</th>'
                  if show_base else "")
+    training = "".join(render_training(f"group {key}", (entry or {}).get("seeds"))
+                       for key, entry in (multi.get("joint") or {}).items() if isinstance(entry, dict))
     return ('<h4>Several variables at once</h4><table><tr><th>metric</th><th class="num">value</th>'
-            f'<th class="num">correct/n</th>{base_head}<th></th></tr>{"".join(rows)}</table>')
+            f'<th class="num">correct/n</th>{base_head}<th></th></tr>{"".join(rows)}</table>{training}')
 
 
 def render_hypothesis(h: dict[str, Any], spec_path: str) -> str:

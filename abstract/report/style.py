@@ -77,6 +77,11 @@ svg .triv { font-size: 10px; font-weight: 700; }
 .note { background: var(--warn-bg); border-radius: 6px; padding: 4px 8px; margin: 8px 0 0; font-size: 13px; }
 td.dn, th.dn { color: var(--muted); }
 svg .node { font-size: 13px; font-weight: 600; fill: #1d2330; } svg .dom { font-size: 11px; fill: #5f6673; }
+.training, .failing { flex: 1 1 100%; }
+.curves { display:flex; flex-wrap:wrap; gap: 14px; margin-top: 6px; }
+.seedfig { flex: 0 0 auto; max-width: 250px; } .seedfig .meta { font-size: 12px; }
+.warn { color: var(--fail); font-weight: 600; }
+table.pairs { margin-top: 6px; } table.pairs td.fail { color: var(--fail); }
 footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
 @media print { body { background: #fff; } .card, header.top { break-inside: avoid; } }
 """

@@ -18,6 +18,7 @@ from ..device import describe_device, pick_device
 from ..language import Spec, load_spec
 from ..language.errors import SpecError
 from .cache import ResultsCache, cache_key
+from .diagnostics import unconverged
 from .expectations import judge_expectations, referenced_hypotheses
 from .fingerprint import builder_file, network_source_fingerprint, package_fingerprint, record_new_modules
 from .shape import hypothesis_result_problems
@@ -147,7 +148,9 @@ def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device
             all_cached = False
             doc["errors"].append(error_entry(err, h.name, str(h.pos), spec.text))
             continue
-        doc["hypotheses"].append(dict(result))
+        result = dict(result)
+        warnings += [f"hypothesis {h.name}: {problem}" for problem in unconverged(result)]
+        doc["hypotheses"].append(result)
     # judged once every hypothesis has run: an expectation may compare with another's figure
     results: dict[str, Any] = {r["name"]: r for r in doc["hypotheses"]}
     for failed in doc["errors"]:

@@ -69,8 +69,14 @@ COUNTS = Obj({"value": opt(nullable(NUM)), "correct": opt(nullable(INT)), "n": o
 # What leaving the site unchanged scores on the same pairs (beside IIA, cause, isolate, joint).
 DO_NOTHING = opt(nullable(COUNTS))
 MEASURED = Obj({**COUNTS.fields, "do_nothing": DO_NOTHING})
+# A reported seed's training (abstract.engine.diagnostics): loss curve (downsampled), dev loss, train IIA.
+DIAGNOSTICS = Obj({"loss": opt(ListOf(nullable(NUM))), "steps": opt(nullable(INT)), "dev_loss": opt(nullable(NUM)),
+                   "train_iia": opt(nullable(NUM)), "converged": opt(nullable(BOOL)), "why": opt(nullable(STR))})
 SEED = Obj({"seed": opt(nullable(INT)), "iia": opt(nullable(NUM)), "correct": opt(nullable(INT)),
-            "n": opt(nullable(INT)), "dev_iia": opt(nullable(NUM))})
+            "n": opt(nullable(INT)), "dev_iia": opt(nullable(NUM)), "diagnostics": opt(nullable(DIAGNOSTICS))})
+# A test pair the judged seed gets wrong, as the causal model's values.
+FAILING_PAIR = Obj({"base": opt(MapOf(JSON)), "source": opt(MapOf(JSON)), "expected": opt(MapOf(JSON)),
+                    "predicted": opt(MapOf(JSON)), "changed": opt(nullable(BOOL))})
 IIA = Obj({"mean": opt(nullable(NUM)), "max": opt(nullable(NUM)), "best_seed": opt(nullable(INT)),
            "correct": opt(nullable(INT)), "n": opt(nullable(INT)), "do_nothing": DO_NOTHING})
 GRID = Obj({"layers": opt(ListOf(nullable(INT))), "positions": opt(ListOf(POSITION)),
@@ -93,6 +99,7 @@ VARIABLE = Obj({
     "joint": opt(nullable(Obj({"group": opt(ListOf(STR)), "block": opt(ListOf(nullable(INT))),
                                "training": opt(STR)}))),
     "better_site": opt(nullable(BETTER_SITE)),
+    "failing_pairs": opt(nullable(ListOf(FAILING_PAIR))),
 })
 JOINT = Obj({**MEASURED.fields, "mean": opt(nullable(NUM)), "best_seed": opt(nullable(INT)),
              "selected_by": opt(STR), "seeds": opt(ListOf(SEED)), "site": opt(nullable(SITE))})

@@ -24,6 +24,7 @@ import numpy as np
 
 from .domains import Domain, Type, Value
 from .expr import Const, Lookup, MechanismUndefined, Op, TExpr, Var, compile_expr, free_vars
+from .intervals import op_interval
 
 Arrays = dict[str, np.ndarray]
 # A compiled mechanism: (environment of arrays, row count) -> (values, undefined mask or None)
@@ -246,28 +247,10 @@ class ArrayModel:
             return self._domain_bounds(e.table.value_domain)
         assert isinstance(e, Op)
         ivs = [self._interval(a) for a in e.args]
-        op = e.op
-        if op == "neg":
-            return -ivs[0][1], -ivs[0][0]
-        if op == "abs":
-            lo, hi = ivs[0]
-            return (0 if lo <= 0 <= hi else min(abs(lo), abs(hi))), max(abs(lo), abs(hi))
-        if op in ("min", "max"):
-            return min(i[0] for i in ivs), max(i[1] for i in ivs)
-        if op == "ite":
-            return min(ivs[1][0], ivs[2][0]), max(ivs[1][1], ivs[2][1])
-        (a0, a1), (b0, b1) = ivs
-        if op == "+":
-            return a0 + b0, a1 + b1
-        if op == "-":
-            return a0 - b1, a1 - b0
-        if op == "*":
-            prods = [a0 * b0, a0 * b1, a1 * b0, a1 * b1]
-            return min(prods), max(prods)
-        if op in ("//", "%"):  # |a // b| <= |a|, |a % b| < |b|
-            m = max(abs(a0), abs(a1), abs(b0), abs(b1))
-            return -m, m
-        raise _Unbounded(op)
+        try:
+            return op_interval(e.op, ivs)
+        except ValueError:
+            raise _Unbounded(e.op) from None
 
     def _rowwise(self, e: TExpr) -> ArrayFn:
         """The plain closure applied row by row (exact Python ints; the rare fallback)."""

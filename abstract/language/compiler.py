@@ -14,6 +14,7 @@ import networkx as nx
 
 from ..causal.domains import BOOL, INT, MAX_DOMAIN_SIZE, Domain, Type, Value
 from ..causal.expr import Const, Lookup, Op, Table, TExpr, Var
+from ..causal.intervals import op_interval
 from ..causal.model import CausalModel, Property, Variable
 from . import ast
 from .errors import SpecError, SpecErrors, did_you_mean
@@ -595,36 +596,7 @@ class _ModelCompiler:
                 return e.table.value_domain.low, e.table.value_domain.high
             return min(vals), max(vals)
         ivs = [self.interval(a) if a.type == INT else (0, 0) for a in e.args]
-        op = e.op
-        if op == "neg":
-            return -ivs[0][1], -ivs[0][0]
-        if op == "abs":
-            lo, hi = ivs[0]
-            return (0 if lo <= 0 <= hi else min(abs(lo), abs(hi))), max(abs(lo), abs(hi))
-        if op in ("min", "max"):
-            f = min if op == "min" else max
-            return f(i[0] for i in ivs), f(i[1] for i in ivs)
-        if op == "ite":
-            return min(ivs[1][0], ivs[2][0]), max(ivs[1][1], ivs[2][1])
-        (a0, a1), (b0, b1) = ivs
-        if op == "+":
-            return a0 + b0, a1 + b1
-        if op == "-":
-            return a0 - b1, a1 - b0
-        if op == "*":
-            prods = [a0 * b0, a0 * b1, a1 * b0, a1 * b1]
-            return min(prods), max(prods)
-        if op == "%":
-            m = max(abs(b0), abs(b1))
-            lo = -(m - 1) if b0 < 0 else 0
-            hi = (m - 1) if b1 > 0 else 0
-            return lo, hi
-        # floor division: extremes at the corners of each sign-constant part of the divisor
-        divisors = [d for d in (b0, b1, -1, 1) if b0 <= d <= b1 and d != 0]
-        if not divisors:
-            return 0, 0
-        qs = [a // d for a in (a0, a1) for d in divisors]
-        return min(qs), max(qs)
+        return op_interval(e.op, ivs)
 
 
 

@@ -29,7 +29,7 @@ table { border-collapse: collapse; width: 100%; background: var(--card); }
 th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { font-size: 12px; color: var(--muted); font-weight: 600; background: #fafbfc; }
 td.nowrap, .nowrap { white-space: nowrap; }
-td.why { min-width: 300px; }
+td.why { min-width: 160px; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 table.kv { width:auto; }
 table.kv th { background:none; padding-right:18px; }

@@ -86,3 +86,20 @@ def highlight_html(text: str, css_class: str = "highlight") -> str:
     from pygments import highlight
     from pygments.formatters import HtmlFormatter
     return highlight(text, CausalLexer(), HtmlFormatter(cssclass=css_class))
+
+
+# The few classes the HTML report styles (abstract/report/style.py): keyword, defined name, number, string, comment.
+_REPORT_CLASSES = ((Comment, "c"), (String, "s"), (Number, "m"), (Keyword, "k"), (Operator.Word, "k"),
+                   (Name.Class, "nd"), (Name.Function, "nf"))
+
+
+def highlight_line(line: str) -> str:
+    """One spec line as escaped HTML with `<span class=..>` around keywords, names being defined, numbers,
+    strings and comments. Exact line by line: no token of the language spans a newline."""
+    import html
+    out = []
+    for _, ttype, value in CausalLexer().get_tokens_unprocessed(line):
+        css = next((c for t, c in _REPORT_CLASSES if ttype in t), None)
+        text = html.escape(value, quote=True)
+        out.append(f'<span class="{css}">{text}</span>' if css and value.strip() else text)
+    return "".join(out)

@@ -266,3 +266,18 @@ def test_textmate_classifies_every_token_of_every_spec(label):
         end, scope = pieces[tok.start_pos]
         assert end == tok.end_pos, f"{where} scoped as {text[tok.start_pos:end]!r}"
         assert scope.startswith(TM_KIND[expected_kind(tok)]), f"{where} is {scope}"
+
+
+def test_report_spec_lines_are_highlighted_and_escaped():
+    from abstract.highlight import highlight_line
+    from abstract.report.html import render_spec
+    line = 'network n = hf "<b>{x}</b>" { tag "&amp;" }  # a <i>comment</i> with "quotes"'
+    out = highlight_line(line)
+    assert '<span class="k">network</span>' in out and '<span class="nd">n</span>' in out
+    assert "<b>" not in out and "<i>" not in out and "&lt;b&gt;" in out and "&amp;amp;" in out
+    assert '<span class="c"># a &lt;i&gt;comment&lt;/i&gt; with &quot;quotes&quot;</span>' in out
+    # stripping the tags gives back the escaped line: nothing lost, nothing added
+    import html
+    assert html.unescape(re.sub(r"<[^>]+>", "", out)) == line
+    page = render_spec({"spec": {"path": "x.causal", "text": "model M {\n  input a : 0..1\n}\n"}})
+    assert '<span class="k">model</span> <span class="nd">M</span>' in page and 'class="m">0</span>' in page

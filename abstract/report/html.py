@@ -9,6 +9,7 @@ from html import escape
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..highlight import highlight_line
 from ..verify.stats import fmt_ci, fmt_value, judged_iia, wilson_interval
 from ..verify.validity import (TRIVIAL_MEANING, against, better_site, better_site_text, do_nothing, do_nothing_interval,
                                expectation_do_nothing, is_trivial, metric_counts, preflight_text, shortfall_text,
@@ -325,14 +326,8 @@ def _show(x: Any) -> str:
 
 
 def _spec_line(line: str) -> str:
-    """Escape one spec line and grey out its comment (a '#' outside a string literal)."""
-    in_str = False
-    for i, ch in enumerate(line):
-        if ch == '"':
-            in_str = not in_str
-        elif ch == "#" and not in_str:
-            return _e(line[:i]) + f'<span class="c">{_e(line[i:])}</span>'
-    return _e(line)
+    """Escape one spec line and highlight it with the spec language's lexer (abstract/highlight.py)."""
+    return highlight_line(line)
 
 
 def render_spec(doc: dict[str, Any]) -> str:

@@ -64,6 +64,8 @@ pre.spec .l.bad { background: var(--fail-bg); }
 pre.spec .n { display:inline-block; width: 46px; padding-right: 12px; margin-right: 12px; text-align:right;
               color:#9aa1ad; border-right: 1px solid var(--line); user-select: none; }
 pre.spec .c { color: #6b7280; }
+pre.spec .k { color: #7c3aed; font-weight: 600; } pre.spec .nd { color: #0f766e; font-weight: 600; }
+pre.spec .nf { color: #1d4ed8; } pre.spec .m { color: #b45309; } pre.spec .s { color: #15803d; }
 svg.graph { max-width: 100%; height: auto; }
 td.check { min-width: 210px; }
 svg text { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; }

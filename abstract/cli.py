@@ -75,6 +75,15 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", default="report.html", metavar="FILE")
     r.set_defaults(func=cmd_report)
 
+    df = sub.add_parser("diff", help="compare two results JSON files: flipped verdicts, figures that moved "
+                                     "beyond their intervals (exit 1 on a regression)")
+    df.add_argument("old", metavar="OLD_JSON")
+    df.add_argument("new", metavar="NEW_JSON")
+    df.add_argument("--markdown", metavar="FILE", help="also write a Markdown summary (PR comment, CI job summary)")
+    df.add_argument("--allow-spec-change", action="store_true",
+                    help="compare documents of different specs (path or sha256) instead of refusing them")
+    df.set_defaults(func=cmd_diff)
+
     d = sub.add_parser("demo", help="verify the shipped hierarchical-equality spec on an MLP it trains itself")
     d.add_argument("--out", default="out", metavar="DIR", help="where results.json, junit.xml, report.html go")
     d.add_argument("--no-cache", action="store_true", help="retrain even if an identical run is cached")
@@ -271,6 +280,58 @@ def _write_json(path: str, obj: Any, announce: bool = True) -> None:
 
 
 # ------------------------------------------------------------------ report / demo
+def read_results(path: str) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """The documents of a results JSON file, or None and why it cannot be used (unreadable,
+    not a results document, malformed: each bad field's path)."""
+    from .verify.shape import document_problems
+    try:
+        obj = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as err:
+        return None, f"cannot read results {path}: {err}"
+    docs = results_documents(obj)
+    if docs is None:
+        schema = obj.get("schema") if isinstance(obj, dict) else None
+        return None, (f"{path} is not an abstract results document"
+                      + (f" (its schema is {schema!r})" if schema else "")
+                      + "; expected what `abstract verify --json` writes (schema abstract.results/1)")
+    problems = [(f"results[{i}]: " if len(docs) > 1 else "") + p
+                for i, d in enumerate(docs) for p in document_problems(d)]
+    if problems:
+        shown = "\n".join(f"  {p}" for p in problems[:10])
+        more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+        return None, (f"{path} is a malformed abstract.results/1 document (see docs/results-schema.md):\n"
+                      f"{shown}{more}")
+    return docs, None
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """Exit 1 when a verdict went from pass to fail (or a new error appeared), 0 otherwise,
+    2 when a file cannot be used or the specs differ (unless --allow-spec-change)."""
+    from .verify.diff import DiffError, diff_documents, format_diff, write_markdown
+    runs = []
+    for path in (args.old, args.new):
+        docs, problem = read_results(path)
+        if docs is None:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
+        runs.append(docs)
+    try:
+        diff = diff_documents(runs[0], runs[1], allow_spec_change=args.allow_spec_change)
+    except DiffError as err:
+        print(f"error: {args.old} and {args.new}: {err}; pass --allow-spec-change to compare them anyway",
+              file=sys.stderr)
+        return 2
+    print(format_diff(diff, args.old, args.new))
+    if args.markdown:
+        try:
+            write_markdown(diff, args.markdown, args.old, args.new)
+        except (OSError, UnicodeError) as err:
+            print(f"error: cannot write {args.markdown}: {_why(err)}", file=sys.stderr)
+            return 2
+        print(f"wrote {args.markdown}", file=sys.stderr)
+    return 1 if diff.regression else 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Render what `verify --json` wrote; a document readers cannot use is refused (exit 2)
     with the path of each bad field, before anything is written."""

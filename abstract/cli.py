@@ -9,8 +9,9 @@ import argparse
 import json
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from . import __version__
 from .device import device_problem
@@ -195,14 +196,56 @@ def _show(v: Any) -> str:
 def _run(args: argparse.Namespace, judge: bool) -> int:
     """verify (judge=True: exit 0/1/2) and align (judge=False: measurements only, exit 0 or 2)."""
     from .verify.cache import DEFAULT_DIR, ResultsCache
-    from .verify.pipeline import error_document, exit_code, verify_spec
 
     problem = device_problem(args.device)
     if problem:
         print(f"error: --device {args.device}: {problem}", file=sys.stderr)
         return 2
     cache = ResultsCache(args.cache_dir or DEFAULT_DIR, enabled=not args.no_cache)
-    docs, worst = [], 0
+    with quiet_progress(args.quiet):
+        docs, worst = _run_files(args, judge, cache)
+    if not write_outputs(args, docs):
+        worst = 2
+    return worst
+
+
+@contextmanager
+def quiet_progress(quiet: bool) -> Iterator[None]:
+    """While ``quiet``, silence the progress bars of the libraries a run loads networks with:
+    transformers' ("Loading weights", "Writing model shards" of a builder's save_pretrained)
+    and huggingface_hub's (downloads). abstract's own bar follows ``progress=``. Restored after,
+    so a caller in the same process (a notebook, a test) keeps its settings."""
+    if not quiet:
+        yield
+        return
+    restore: list[Callable[[], Any]] = []
+    try:  # not $HF_HUB_DISABLE_PROGRESS_BARS: the hub reads it once, on import, and could not be undone
+        from huggingface_hub import utils as hub
+        if not hub.are_progress_bars_disabled():
+            hub.disable_progress_bars()
+            restore.append(lambda: hub.enable_progress_bars())
+    except ImportError:
+        pass
+    try:
+        from transformers.utils import logging as hf_logging
+        if hf_logging.is_progress_bar_enabled():
+            hf_logging.disable_progress_bar()
+            restore.append(hf_logging.enable_progress_bar)
+    except ImportError:
+        pass
+    try:
+        yield
+    finally:
+        for undo in restore:
+            undo()
+
+
+def _run_files(args: argparse.Namespace, judge: bool, cache: Any) -> tuple[list[dict[str, Any]], int]:
+    """Verify (or align) every spec file: the documents and the worst exit code so far."""
+    from .verify.pipeline import error_document, exit_code, verify_spec
+
+    docs: list[dict[str, Any]] = []
+    worst = 0
     for file in args.files:
         try:
             doc = verify_spec(file, hypotheses=args.hypothesis, device=args.device, cache=cache,
@@ -219,9 +262,7 @@ def _run(args: argparse.Namespace, judge: bool) -> int:
             print(f"warning: {warning}", file=sys.stderr)
         code = exit_code(doc)
         worst = max(worst, code if judge else (2 if code == 2 else 0))
-    if not write_outputs(args, docs):
-        worst = 2
-    return worst
+    return docs, worst
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

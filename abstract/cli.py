@@ -170,14 +170,16 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def format_checks(checks: list[dict[str, Any]]) -> str:
     """Checks grouped by model, one line each, counterexamples spelled out."""
+    from .verify.summary import check_reason
     lines, model = [], None
     for c in checks:
         if c["model"] != model:
             model = c["model"]
             lines.append(f"  {model}")
         lines.append(f"    {_MARK.get(c['verdict'], '?')}  {c['kind']:<10} {c['name']}")
-        if c["verdict"] != "proved" and c.get("message"):
-            lines.append(f"          {c['message']}")
+        reason = check_reason(c)  # without the counterexample printed below: shown once
+        if c["verdict"] != "proved" and reason:
+            lines.append(f"          {reason}")
         if c["verdict"] == "counterexample" and c.get("counterexample"):
             shown = ", ".join(f"{k}={_show(v)}" for k, v in c["counterexample"].items())
             lines.append(f"          counterexample: {shown}")
@@ -219,25 +221,32 @@ def quiet_progress(quiet: bool) -> Iterator[None]:
         yield
         return
     restore: list[Callable[[], Any]] = []
-    try:  # not $HF_HUB_DISABLE_PROGRESS_BARS: the hub reads it once, on import, and could not be undone
-        from huggingface_hub import utils as hub
-        if not hub.are_progress_bars_disabled():
-            hub.disable_progress_bars()
-            restore.append(lambda: hub.enable_progress_bars())
-    except ImportError:
-        pass
+    # Import both before reading their state: transformers copies the hub's setting on import.
+    # (Not $HF_HUB_DISABLE_PROGRESS_BARS: the hub reads it once, on import, and it could not be undone.)
     try:
         from transformers.utils import logging as hf_logging
-        if hf_logging.is_progress_bar_enabled():
-            hf_logging.disable_progress_bar()
-            restore.append(hf_logging.enable_progress_bar)
     except ImportError:
-        pass
+        hf_logging = None  # type: ignore[assignment]
+    try:
+        from huggingface_hub import utils as hub
+    except ImportError:
+        hub = None  # type: ignore[assignment]
+    if hf_logging is not None and hf_logging.is_progress_bar_enabled():
+        restore.append(hf_logging.enable_progress_bar)
+    hub_was_off = hub is not None and hub.are_progress_bars_disabled()
+    if hub is not None and not hub_was_off:
+        restore.append(lambda: hub.enable_progress_bars())
+    if hf_logging is not None:
+        hf_logging.disable_progress_bar()  # the hub's bars too
+    if hub is not None:
+        hub.disable_progress_bars()
     try:
         yield
     finally:
         for undo in restore:
             undo()
+        if hub_was_off and hf_logging is not None:  # transformers' enable turned the hub's back on
+            hub.disable_progress_bars()
 
 
 def _run_files(args: argparse.Namespace, judge: bool, cache: Any) -> tuple[list[dict[str, Any]], int]:

@@ -34,7 +34,7 @@ class Moved:
 
     def text(self) -> str:
         o, n = self.old, self.new
-        return (f"{self.where}: {o[0]:.3f} {fmt_ci(o[1], o[2])} n={o[3]} -> "
+        return (f"{self.spec}: {self.where}: {o[0]:.3f} {fmt_ci(o[1], o[2])} n={o[3]} -> "
                 f"{n[0]:.3f} {fmt_ci(n[1], n[2])} n={n[3]} ({self.direction})")
 
 

@@ -9,8 +9,9 @@ import argparse
 import json
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from . import __version__
 from .device import device_problem
@@ -74,6 +75,15 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("results", metavar="RESULTS_JSON")
     r.add_argument("-o", "--output", default="report.html", metavar="FILE")
     r.set_defaults(func=cmd_report)
+
+    df = sub.add_parser("diff", help="compare two results JSON files: flipped verdicts, figures that moved "
+                                     "beyond their intervals (exit 1 on a regression)")
+    df.add_argument("old", metavar="OLD_JSON")
+    df.add_argument("new", metavar="NEW_JSON")
+    df.add_argument("--markdown", metavar="FILE", help="also write a Markdown summary (PR comment, CI job summary)")
+    df.add_argument("--allow-spec-change", action="store_true",
+                    help="compare documents of different specs (path or sha256) instead of refusing them")
+    df.set_defaults(func=cmd_diff)
 
     d = sub.add_parser("demo", help="verify the shipped hierarchical-equality spec on an MLP it trains itself")
     d.add_argument("--out", default="out", metavar="DIR", help="where results.json, junit.xml, report.html go")
@@ -160,14 +170,16 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def format_checks(checks: list[dict[str, Any]]) -> str:
     """Checks grouped by model, one line each, counterexamples spelled out."""
+    from .verify.summary import check_reason
     lines, model = [], None
     for c in checks:
         if c["model"] != model:
             model = c["model"]
             lines.append(f"  {model}")
         lines.append(f"    {_MARK.get(c['verdict'], '?')}  {c['kind']:<10} {c['name']}")
-        if c["verdict"] != "proved" and c.get("message"):
-            lines.append(f"          {c['message']}")
+        reason = check_reason(c)  # without the counterexample printed below: shown once
+        if c["verdict"] != "proved" and reason:
+            lines.append(f"          {reason}")
         if c["verdict"] == "counterexample" and c.get("counterexample"):
             shown = ", ".join(f"{k}={_show(v)}" for k, v in c["counterexample"].items())
             lines.append(f"          counterexample: {shown}")
@@ -186,14 +198,63 @@ def _show(v: Any) -> str:
 def _run(args: argparse.Namespace, judge: bool) -> int:
     """verify (judge=True: exit 0/1/2) and align (judge=False: measurements only, exit 0 or 2)."""
     from .verify.cache import DEFAULT_DIR, ResultsCache
-    from .verify.pipeline import error_document, exit_code, verify_spec
 
     problem = device_problem(args.device)
     if problem:
         print(f"error: --device {args.device}: {problem}", file=sys.stderr)
         return 2
     cache = ResultsCache(args.cache_dir or DEFAULT_DIR, enabled=not args.no_cache)
-    docs, worst = [], 0
+    with quiet_progress(args.quiet):
+        docs, worst = _run_files(args, judge, cache)
+    if not write_outputs(args, docs):
+        worst = 2
+    return worst
+
+
+@contextmanager
+def quiet_progress(quiet: bool) -> Iterator[None]:
+    """While ``quiet``, silence the progress bars of the libraries a run loads networks with:
+    transformers' ("Loading weights", "Writing model shards" of a builder's save_pretrained)
+    and huggingface_hub's (downloads). abstract's own bar follows ``progress=``. Restored after,
+    so a caller in the same process (a notebook, a test) keeps its settings."""
+    if not quiet:
+        yield
+        return
+    restore: list[Callable[[], Any]] = []
+    # Import both before reading their state: transformers copies the hub's setting on import.
+    # (Not $HF_HUB_DISABLE_PROGRESS_BARS: the hub reads it once, on import, and it could not be undone.)
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        hf_logging = None  # type: ignore[assignment]
+    try:
+        from huggingface_hub import utils as hub
+    except ImportError:
+        hub = None  # type: ignore[assignment]
+    if hf_logging is not None and hf_logging.is_progress_bar_enabled():
+        restore.append(hf_logging.enable_progress_bar)
+    hub_was_off = hub is not None and hub.are_progress_bars_disabled()
+    if hub is not None and not hub_was_off:
+        restore.append(lambda: hub.enable_progress_bars())
+    if hf_logging is not None:
+        hf_logging.disable_progress_bar()  # the hub's bars too
+    if hub is not None:
+        hub.disable_progress_bars()
+    try:
+        yield
+    finally:
+        for undo in restore:
+            undo()
+        if hub_was_off and hf_logging is not None:  # transformers' enable turned the hub's back on
+            hub.disable_progress_bars()
+
+
+def _run_files(args: argparse.Namespace, judge: bool, cache: Any) -> tuple[list[dict[str, Any]], int]:
+    """Verify (or align) every spec file: the documents and the worst exit code so far."""
+    from .verify.pipeline import error_document, exit_code, verify_spec
+
+    docs: list[dict[str, Any]] = []
+    worst = 0
     for file in args.files:
         try:
             doc = verify_spec(file, hypotheses=args.hypothesis, device=args.device, cache=cache,
@@ -210,9 +271,7 @@ def _run(args: argparse.Namespace, judge: bool) -> int:
             print(f"warning: {warning}", file=sys.stderr)
         code = exit_code(doc)
         worst = max(worst, code if judge else (2 if code == 2 else 0))
-    if not write_outputs(args, docs):
-        worst = 2
-    return worst
+    return docs, worst
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -271,6 +330,58 @@ def _write_json(path: str, obj: Any, announce: bool = True) -> None:
 
 
 # ------------------------------------------------------------------ report / demo
+def read_results(path: str) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """The documents of a results JSON file, or None and why it cannot be used (unreadable,
+    not a results document, malformed: each bad field's path)."""
+    from .verify.shape import document_problems
+    try:
+        obj = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as err:
+        return None, f"cannot read results {path}: {err}"
+    docs = results_documents(obj)
+    if docs is None:
+        schema = obj.get("schema") if isinstance(obj, dict) else None
+        return None, (f"{path} is not an abstract results document"
+                      + (f" (its schema is {schema!r})" if schema else "")
+                      + "; expected what `abstract verify --json` writes (schema abstract.results/1)")
+    problems = [(f"results[{i}]: " if len(docs) > 1 else "") + p
+                for i, d in enumerate(docs) for p in document_problems(d)]
+    if problems:
+        shown = "\n".join(f"  {p}" for p in problems[:10])
+        more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+        return None, (f"{path} is a malformed abstract.results/1 document (see docs/results-schema.md):\n"
+                      f"{shown}{more}")
+    return docs, None
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """Exit 1 when a verdict went from pass to fail (or a new error appeared), 0 otherwise,
+    2 when a file cannot be used or the specs differ (unless --allow-spec-change)."""
+    from .verify.diff import DiffError, diff_documents, format_diff, write_markdown
+    runs = []
+    for path in (args.old, args.new):
+        docs, problem = read_results(path)
+        if docs is None:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
+        runs.append(docs)
+    try:
+        diff = diff_documents(runs[0], runs[1], allow_spec_change=args.allow_spec_change)
+    except DiffError as err:
+        print(f"error: {args.old} and {args.new}: {err}; pass --allow-spec-change to compare them anyway",
+              file=sys.stderr)
+        return 2
+    print(format_diff(diff, args.old, args.new))
+    if args.markdown:
+        try:
+            write_markdown(diff, args.markdown, args.old, args.new)
+        except (OSError, UnicodeError) as err:
+            print(f"error: cannot write {args.markdown}: {_why(err)}", file=sys.stderr)
+            return 2
+        print(f"wrote {args.markdown}", file=sys.stderr)
+    return 1 if diff.regression else 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Render what `verify --json` wrote; a document readers cannot use is refused (exit 2)
     with the path of each bad field, before anything is written."""

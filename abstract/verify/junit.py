@@ -3,6 +3,13 @@
 CI systems (GitHub/GitLab/Jenkins) already know how to show JUnit, so a failed expectation or a
 z3 counterexample appears there like a failed unit test, with the reason as its message and the
 numbers (value, interval, n, controls) as properties.
+
+Times: an expectation's test case carries its share of its hypothesis's ``seconds`` (the
+alignment's wall-clock time, which all its expectations share): the hypothesis's time divided
+equally over its expectations, so a suite's test-case times add up to the time spent aligning
+and a slow hypothesis shows as slow test cases. A result served from the results cache carries
+the time of the run that computed it. Checks and errors carry 0 (z3's checks are not timed one
+by one); the suite's ``time`` is the whole run's ``run.seconds``.
 """
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .stats import fmt_ci, fmt_value
+from .summary import check_reason
 from .validity import against, better_site, expectation_do_nothing, shortfalls, site_label
 
 
@@ -74,7 +82,7 @@ def _check_case(suite: ET.Element, stem: str, c: dict[str, Any]) -> ET.Element:
         cex = _cex_text(c.get("counterexample"))
         msg = f"counterexample: {cex}" if cex else (c.get("message") or "counterexample")
         fail = ET.SubElement(case, "failure", message=msg, type="counterexample")
-        fail.text = "\n".join(x for x in (c.get("message"), f"input: {cex}" if cex else "",
+        fail.text = "\n".join(x for x in (check_reason(c), f"input: {cex}" if cex else "",
                                           f"at {c['location']}" if c.get("location") else "") if x)
     elif verdict != "proved":
         fail = ET.SubElement(case, "failure", message=f"unknown: {c.get('message') or 'z3 gave up (rlimit)'}",
@@ -83,9 +91,17 @@ def _check_case(suite: ET.Element, stem: str, c: dict[str, Any]) -> ET.Element:
     return case
 
 
+def expectation_seconds(h: dict[str, Any]) -> float:
+    """Each expectation's share of its hypothesis's time (0 when the document has none)."""
+    seconds, count = h.get("seconds"), len(h.get("expectations") or [])
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not seconds > 0 or not count:
+        return 0.0  # absent, null, negative or nan
+    return min(float(seconds), 1e9) / count
+
+
 def _expectation_case(suite: ET.Element, stem: str, h: dict[str, Any], e: dict[str, Any]) -> ET.Element:
     case = ET.SubElement(suite, "testcase", classname=f"{stem}.{h.get('name', '')}", name=str(e.get("text", "")),
-                         time="0")
+                         time=f"{expectation_seconds(h):.3f}")
     _place(case, e.get("location"))
     items: list[tuple[str, Any]] = [("value", fmt_value(e.get("value"), 4)),
                                     ("ci", fmt_ci(e.get("ci_low"), e.get("ci_high"), 4)),

@@ -5,6 +5,7 @@ the terminal cannot encode them), so it reads the same in a terminal, a CI log o
 """
 from __future__ import annotations
 
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -45,6 +46,23 @@ def _clip(s: str, width: int) -> str:
 def _short(location: str) -> str:
     """'specs/x.causal:42:5' -> 'x.causal:42:5': the folder is in the header already."""
     return Path(str(location)).name
+
+
+def check_reason(check: dict[str, Any]) -> str:
+    """A failed check's message without the counterexample it restates, so that readers which
+    print the counterexample themselves show it once: ``the assert is false when a=0, b=1`` ->
+    ``the assert is false``; ``on input a=0, M is undefined but N is not`` -> ``M is undefined
+    but N is not``. Empty when nothing is left; the whole message when there is no counterexample."""
+    message = str(check.get("message") or "")
+    cex = check.get("counterexample")
+    if not isinstance(cex, dict) or not cex:
+        return message
+    shown = ", ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in cex.items())
+    message = message.replace(f" when {shown}", "")
+    m = re.fullmatch(r"on input (.+?), (\S+ (?:is|gives) .*)", message, flags=re.S)
+    if m and shown.startswith(m.group(1)):
+        message = m.group(2)
+    return "" if shown in message else message
 
 
 def _cex(cex: dict[str, Any] | None) -> str:
@@ -97,7 +115,9 @@ def format_summary(doc: dict[str, Any], *, width: int = 100, unicode: bool | Non
         mark = ((bad_mark if judge else "COUNTEREXAMPLE") if c.get("verdict") == "counterexample"
                 else ("? UNKNOWN" if uni and judge else "UNKNOWN"))
         out.append(clip(f"  {mark}  {c.get('model')}: {c.get('name')}"))
-        detail = f"counterexample {_cex(c.get('counterexample'))}" if c.get("counterexample") else c.get("message", "")
+        reason = check_reason(c)
+        detail = (f"counterexample {_cex(c.get('counterexample'))}" + (f" ({reason})" if reason else "")
+                  if c.get("counterexample") else c.get("message", ""))
         out += wrap((f"{_short(c['location'])}: " if c.get("location") else "") + detail)
 
     for h in hyps:

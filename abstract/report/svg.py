@@ -224,50 +224,115 @@ def graph_layers(nodes: list[dict[str, Any]], edges: Sequence[Sequence[Any]]) ->
     return rows
 
 
-def causal_graph_svg(model: dict[str, Any], name: str = "") -> str:
-    """The causal model as a top-down layered graph: boxes labelled name and domain, coloured by kind."""
+GRAPH_BOX = (96, 42)  # node box width, height
+
+
+def graph_geometry(model: dict[str, Any]) -> dict[str, Any]:
+    """Where the causal graph's boxes and edges go: ``{"width", "height", "boxes": {id: (x, y, w, h)},
+    "edges": [(a, b, [(x, y), ...])]}``. Layered by topological depth; an edge that spans several
+    rows goes through a waypoint slot of its own in every row between (a dummy node, as in a
+    Sugiyama layout), so no edge segment crosses a node's box other than its own two ends."""
     graph = model.get("graph") or {}
     nodes = list(graph.get("nodes") or [])
-    edges = [tuple(e) for e in graph.get("edges") or []]
-    by_id = {n["id"]: n for n in nodes}
+    edges = [(str(e[0]), str(e[1])) for e in graph.get("edges") or [] if isinstance(e, (list, tuple)) and len(e) >= 2]
     rows = graph_layers(nodes, edges)
-    bw, bh, gap_x, gap_y, pad = 96, 42, 18, 46, 10
-    widest = max((len(r) for r in rows), default=1)
-    width = pad * 2 + widest * bw + (widest - 1) * gap_x
-    height = pad * 2 + len(rows) * bh + (len(rows) - 1) * gap_y
-    at: dict[str, tuple[float, float]] = {}
-    for i, row in enumerate(rows):
-        row_w = len(row) * bw + (len(row) - 1) * gap_x
-        x0 = (width - row_w) / 2
-        for k, v in enumerate(row):
-            at[v] = (x0 + k * (bw + gap_x), pad + i * (bh + gap_y))
+    bw, bh = GRAPH_BOX
+    gap_x, gap_y, pad, slot = 18, 46, 10, 14
+    row_of = {v: i for i, r in enumerate(rows) for v in r}
+    # every row's entries: real nodes (str) and waypoints (edge index) of edges passing through it
+    entries: list[list[Any]] = [list(r) for r in rows]
+    col: dict[Any, float] = {v: k for r in entries for k, v in enumerate(r)}
+    long_edges = [k for k, (a, b) in enumerate(edges)
+                  if a in row_of and b in row_of and row_of[b] - row_of[a] > 1]
+    for i in range(1, len(entries)):
+        through = [k for k in long_edges if row_of[edges[k][0]] < i < row_of[edges[k][1]]]
+        if not through:
+            continue
+        row = entries[i]
+
+        def key(item: Any, i: int = i) -> float:
+            if isinstance(item, str):
+                return col.get(item, 0.0)
+            a = edges[item][0]
+            prev = a if row_of[a] == i - 1 else ("w", item)
+            return col.get(prev, 0.0) + 0.01
+        merged = row + [("w", k) for k in through]
+        merged.sort(key=lambda it: key(it[1]) if isinstance(it, tuple) else key(it))
+        entries[i] = merged
+        for k, v in enumerate(merged):
+            col[v] = k
+
+    def size(item: Any) -> float:
+        return bw if isinstance(item, str) else slot
+
+    def row_width(r: list[Any]) -> float:
+        return sum(size(v) for v in r) + gap_x * max(0, len(r) - 1)
+
+    width = pad * 2 + max((row_width(r) for r in entries), default=bw)
+    height = pad * 2 + len(entries) * bh + max(0, len(entries) - 1) * gap_y
+    boxes: dict[str, tuple[float, float, float, float]] = {}
+    way: dict[int, dict[int, float]] = {}  # edge index -> row -> x of its waypoint
+    for i, r in enumerate(entries):
+        x = (width - row_width(r)) / 2
+        y = pad + i * (bh + gap_y)
+        for v in r:
+            if isinstance(v, str):
+                boxes[v] = (x, y, bw, bh)
+            else:
+                way.setdefault(v[1], {})[i] = x + slot / 2
+            x += size(v) + gap_x
+    routes = []
+    for k, (a, b) in enumerate(edges):
+        if a not in boxes or b not in boxes:
+            continue
+        (xa, ya, _, _), (xb, yb, _, _) = boxes[a], boxes[b]
+        ca, cb = xa + bw / 2, xb + bw / 2
+        if row_of[b] <= row_of[a]:  # same row or upward (only in a cyclic model): from side to side
+            routes.append((a, b, [(ca, ya + bh / 2), (cb, yb + bh / 2)]))
+            continue
+        mids = way.get(k, {})
+        first = mids[min(mids)] if mids else cb
+        last = mids[max(mids)] if mids else ca
+        # Spread the ends along the box edges so arrows into one node do not pile up on one point.
+        x1 = ca + max(-bw / 2 + 12, min(bw / 2 - 12, (first - ca) * 0.25))
+        x2 = cb + max(-bw / 2 + 12, min(bw / 2 - 12, (last - cb) * 0.25))
+        points = [(x1, ya + bh)]
+        for i in sorted(mids):
+            y = pad + i * (bh + gap_y)
+            points += [(mids[i], y), (mids[i], y + bh)]
+        points.append((x2, yb))
+        routes.append((a, b, points))
+    return {"width": width, "height": height, "boxes": boxes, "edges": routes}
+
+
+def causal_graph_svg(model: dict[str, Any], name: str = "") -> str:
+    """The causal model as a top-down layered graph: boxes labelled name and domain, coloured by kind;
+    edges are polylines that go round, never through, the boxes between their ends."""
+    graph = model.get("graph") or {}
+    by_id = {n["id"]: n for n in graph.get("nodes") or []}
+    geo = graph_geometry(model)
+    width, height = round(geo["width"]), round(geo["height"])
+    bw, bh = GRAPH_BOX
     out = [f'<svg class="graph" role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
            f"<title>{_e('causal graph of ' + name if name else 'causal graph')}</title>"]
-    for a, b in edges:
-        if a not in at or b not in at:
-            continue
-        (xa, ya), (xb, yb) = at[a], at[b]
-        # Spread the ends along the box edges so arrows into one node do not pile up on one point.
-        ca, cb = xa + bw / 2, xb + bw / 2
-        x1 = ca + max(-bw / 2 + 12, min(bw / 2 - 12, (cb - ca) * 0.25))
-        x2 = cb + max(-bw / 2 + 12, min(bw / 2 - 12, (ca - cb) * 0.25))
-        y1, y2 = ya + bh, yb
-        if y2 <= y1:  # same row or upward (only in a cyclic model): route around the side
-            y1, y2 = ya + bh / 2, yb + bh / 2
-        out.append(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" '
-                   'stroke="#8a8f98" stroke-width="1.4"/>')
+    for a, b, points in geo["edges"]:
+        pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+        out.append(f'<polyline class="edge" points="{pts}" fill="none" stroke="#8a8f98" stroke-width="1.4">'
+                   f'<title>{_e(a)} → {_e(b)}</title></polyline>')
+        (x1, y1), (x2, y2) = points[-2], points[-1]
         out.append(_arrowhead(x1, y1, x2, y2))
-    for v, (x, y) in at.items():
+    for v, (x, y, _, _) in geo["boxes"].items():
         n = by_id.get(v, {"kind": "intermediate"})
         kind = n.get("kind", "intermediate")
         label = v if len(v) <= 13 else v[:12] + "…"
         dom = str(n.get("domain") or "")
         dom = dom if len(dom) <= 17 else dom[:16] + "…"
         tip = f"{v} : {n.get('domain')} ({kind})" + (f" = {n['mechanism']}" if n.get("mechanism") else "")
-        out.append(f'<g><title>{_e(tip)}</title><rect x="{x}" y="{y}" width="{bw}" height="{bh}" rx="8" '
-                   f'fill="{KIND_FILL.get(kind, "#eee")}" stroke="{KIND_STROKE.get(kind, "#666")}" stroke-width="1.5"/>'
-                   f'<text x="{x + bw / 2}" y="{y + 18}" text-anchor="middle" class="node">{_e(label)}</text>'
-                   f'<text x="{x + bw / 2}" y="{y + 33}" text-anchor="middle" class="dom">{_e(dom)}</text></g>')
+        out.append(f'<g><title>{_e(tip)}</title><rect class="node" x="{x:.1f}" y="{y:.1f}" width="{bw}" '
+                   f'height="{bh}" rx="8" fill="{KIND_FILL.get(kind, "#eee")}" stroke="{KIND_STROKE.get(kind, "#666")}"'
+                   f' stroke-width="1.5"/>'
+                   f'<text x="{x + bw / 2:.1f}" y="{y + 18:.1f}" text-anchor="middle" class="node">{_e(label)}</text>'
+                   f'<text x="{x + bw / 2:.1f}" y="{y + 33:.1f}" text-anchor="middle" class="dom">{_e(dom)}</text></g>')
     out.append("</svg>")
     return "".join(out)
 

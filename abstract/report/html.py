@@ -323,7 +323,8 @@ def render_hypothesis(h: dict[str, Any], spec_path: str, scale: tuple[float, flo
         data += f'<br><b style="color:var(--fail)">warning: {_e(short)}</b>'
     pre = preflight_text(h.get("preflight"))
     pre_line = f"<br>preflight (the unmodified network, before scoring): {_e(pre)}" if pre else ""
-    variables = "".join(render_variable(k, v, h.get("name", ""), scale, chance) for k, v in (h.get("variables") or {}).items())
+    variables = "".join(render_variable(k, v, h.get("name", ""), scale, chance)
+                        for k, v in (h.get("variables") or {}).items())
     return (f'<section class="card {"passed" if ok else "failed"}" id="h-{_e(h.get("name"))}"><div class="card-head">'
             f'{_badge(ok)}<h3>{_e(h.get("name"))}</h3>'
             f'<span class="sub mono">{_e(h.get("model"))} ~ {_e(h.get("network"))}'

@@ -38,7 +38,7 @@ def render_index(entries: Sequence[tuple[dict[str, Any], str | Path]], title: st
     rows = []
     verdicts = []
     for doc, href in entries:
-        spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else {}
+        spec: dict[str, Any] = doc["spec"] if isinstance(doc.get("spec"), dict) else {}
         verdict = doc_verdict(doc)
         verdicts.append(verdict)
         hyps, exps, checks = _counts(doc)

@@ -198,9 +198,10 @@ def _legend(x0: float, y0: float, low: float = LOW, high: float = HIGH,
         fill, _ = iia_color(low + (high - low) * (k + 0.5) / steps, low, high)
         out.append(f'<rect x="{x0 + k * w}" y="{y0}" width="{w}" height="12" fill="{fill}"/>')
     span = (high - low) or 1.0
-    for v in (low, (low + high) / 2, high):
+    mid = round((low + high) / 2 * 20) / 20  # on the 0.05 grid, like the ends of a page's scale
+    for v in (low, mid, high) if low < mid < high else (low, high):
         x = x0 + (v - low) / span * steps * w
-        out.append(f'<text x="{x}" y="{y0 + 26}" text-anchor="middle" class="tick">{round(v, 3):g}</text>')
+        out.append(f'<text x="{x:.1f}" y="{y0 + 28}" text-anchor="middle" class="tick">{round(v, 3):g}</text>')
     out.append(f'<rect x="{x0 + steps * w + 12}" y="{y0}" width="14" height="12" fill="none" stroke="#e8590c" '
                f'stroke-width="3"/><text x="{x0 + steps * w + 30}" y="{y0 + 10}" class="tick">chosen site</text>')
     notes = []
@@ -210,12 +211,12 @@ def _legend(x0: float, y0: float, low: float = LOW, high: float = HIGH,
         where = " (below the scale)" if v < low else (" (above the scale)" if v > high else "")
         tip = f"{name}: {v:.2f}{where}"
         tri = (f"{x - 4:.1f},{y0 - 6} {x + 4:.1f},{y0 - 6} {x:.1f},{y0}" if k % 2 == 0
-               else f"{x - 4:.1f},{y0 + 18} {x + 4:.1f},{y0 + 18} {x:.1f},{y0 + 12}")
+               else f"{x - 3.5:.1f},{y0 + 17} {x + 3.5:.1f},{y0 + 17} {x:.1f},{y0 + 12}")
         out.append(f'<g class="level"><title>{_e(tip)}</title><line x1="{x:.1f}" y1="{y0}" x2="{x:.1f}" '
                    f'y2="{y0 + 12}" stroke="{ink}" stroke-width="2"/><polygon points="{tri}" fill="{ink}"/></g>')
         notes.append(f'<tspan fill="{ink}">{"▼" if k % 2 == 0 else "▲"} {_e(tip)}</tspan>')
     if notes:
-        out.append(f'<text x="{x0 - 20}" y="{y0 + 44}" class="tick level-key">{"   ".join(notes)}</text>')
+        out.append(f'<text x="{x0 - 20}" y="{y0 + 46}" class="tick level-key">{"   ".join(notes)}</text>')
     return "".join(out)
 
 
@@ -376,7 +377,7 @@ def causal_graph_svg(model: dict[str, Any], name: str = "") -> str:
         dom = str(n.get("domain") or "")
         dom = dom if len(dom) <= 17 else dom[:16] + "…"
         tip = f"{v} : {n.get('domain')} ({kind})" + (f" = {n['mechanism']}" if n.get("mechanism") else "")
-        out.append(f'<g><title>{_e(tip)}</title><rect class="node" x="{x:.1f}" y="{y:.1f}" width="{bw}" '
+        out.append(f'<g><title>{_e(tip)}</title><rect class="box" x="{x:.1f}" y="{y:.1f}" width="{bw}" '
                    f'height="{bh}" rx="8" fill="{KIND_FILL.get(kind, "#eee")}" stroke="{KIND_STROKE.get(kind, "#666")}"'
                    f' stroke-width="1.5"/>'
                    f'<text x="{x + bw / 2:.1f}" y="{y + 18:.1f}" text-anchor="middle" class="node">{_e(label)}</text>'

@@ -66,6 +66,7 @@ def test_no_edge_crosses_a_node_in_shipped_specs(spec: Path) -> None:
             assert all(p[1] <= q[1] for p, q in zip(points, points[1:]))
         svg = causal_graph_svg(model, name)
         assert svg.count('class="edge"') == len(edges)
+        assert svg.count('<rect class="box"') == len(geo["boxes"])  # not "node": that class styles the labels
 
 
 def _chain_with_skips(n: int) -> dict:

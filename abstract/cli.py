@@ -126,7 +126,8 @@ def _add_run_options(v: argparse.ArgumentParser) -> None:
     v.add_argument("--hypothesis", action="append", metavar="NAME", help="only this hypothesis (repeatable)")
     v.add_argument("--json", metavar="FILE", help="write the results document as JSON")
     v.add_argument("--junit", metavar="FILE", help="write JUnit XML (one test case per expectation and check)")
-    v.add_argument("--html", metavar="FILE", help="write the HTML alignment report")
+    v.add_argument("--html", metavar="FILE", help="write the HTML alignment report; DIR/ (or several specs): "
+                   "one report per spec and an index page linking them")
     v.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     v.add_argument("--seed", type=int, default=0, help="base seed; runs are reproducible per device")
     v.add_argument("--no-cache", action="store_true", help="retrain even if an identical run is cached")
@@ -300,12 +301,12 @@ def write_outputs(args: argparse.Namespace, docs: list[dict[str, Any]]) -> bool:
         from .verify.junit import write_junit
         jobs.append((args.junit, lambda: write_junit(docs, args.junit)))
     if args.html:
-        from .report import write_report
-        for doc in docs:
-            path = Path(args.html)
-            if len(docs) > 1:
-                path = path.with_name(f"{path.stem}-{Path(doc['spec']['path']).stem}{path.suffix}")
+        from .report import write_index, write_report
+        targets, index = html_targets(args.html, docs)
+        for doc, path in zip(docs, targets):
             jobs.append((str(path), lambda doc=doc, path=path: write_report(doc, path)))
+        if index is not None:
+            jobs.append((str(index), lambda: write_index(list(zip(docs, targets)), index)))
     ok = True
     for where, write in jobs:
         try:
@@ -316,6 +317,25 @@ def write_outputs(args: argparse.Namespace, docs: list[dict[str, Any]]) -> bool:
             continue
         print(f"wrote {where}", file=sys.stderr)
     return ok
+
+
+def html_targets(html: str, docs: list[dict[str, Any]]) -> tuple[list[Path], Path | None]:
+    """Where `--html` puts each spec's report, and the index page linking them (None: no index).
+    A folder (`--html DIR/`, or one that exists): DIR/<spec>.html each and DIR/index.html. A file:
+    that file for one spec; for several, FILE-<spec>.html each and the index at FILE itself."""
+    stems: list[str] = []
+    for doc in docs:
+        stem = Path(str((doc.get("spec") or {}).get("path") or "spec")).stem or "spec"
+        k, unique = 2, stem
+        while unique in stems:  # two specs of one name in different folders
+            unique, k = f"{stem}-{k}", k + 1
+        stems.append(unique)
+    path = Path(html)
+    if html.endswith(("/", os.sep)) or path.is_dir():
+        return [path / f"{s}.html" for s in stems], path / "index.html"
+    if len(docs) == 1:
+        return [path], None
+    return [path.with_name(f"{path.stem}-{s}{path.suffix or '.html'}") for s in stems], path
 
 
 def _why(err: BaseException) -> str:
@@ -419,6 +439,15 @@ def cmd_report(args: argparse.Namespace) -> int:
             code = 2
             continue
         print(f"wrote {out}")
+    if len(docs) > 1:  # an index page at the named file, linking each spec's report with its verdict
+        from .report import write_index
+        outs = [Path(args.output).with_name(f"{Path(args.output).stem}-{i}.html") for i in range(len(docs))]
+        try:
+            write_index(list(zip(docs, outs)), args.output)
+        except OSError as err:
+            print(f"error: cannot write {args.output}: {_why(err)}", file=sys.stderr)
+            return 2
+        print(f"wrote {args.output}")
     return code
 
 

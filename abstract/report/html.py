@@ -5,6 +5,7 @@ Everything taken from the results document (spec text, names, messages) goes thr
 """
 from __future__ import annotations
 
+import re
 from html import escape
 from pathlib import Path
 from typing import Any, Iterable
@@ -16,7 +17,7 @@ from ..verify.validity import (TRIVIAL_MEANING, against, better_site, better_sit
                                site_label)
 from .diagnostics import render_failing_pairs, render_training
 from .style import CSS
-from .svg import KIND_FILL, KIND_STROKE, causal_graph_svg, heatmap_svg
+from .svg import KIND_FILL, KIND_STROKE, causal_graph_svg, document_scale, grid_values, heatmap_svg
 
 CONTROL_NAMES = {"random_network": "untrained network", "random_rotation": "random rotation"}
 
@@ -65,6 +66,51 @@ def _do_nothing_cell(entry: Any, with_counts: bool = False) -> str:
         return ""
     counts = f' <span class="sub">({_e(base["correct"])}/{_e(base["n"])})</span>' if with_counts and base["n"] else ""
     return f'{fmt_value(base["value"])}{counts}'
+
+
+def domain_size(domain: Any) -> int | None:
+    """How many values a domain as the results document writes it holds ("bool", "0..9",
+    "{a, b, c}"); None when the text is none of these."""
+    text = str(domain or "").strip()
+    if text == "bool":
+        return 2
+    m = re.fullmatch(r"(-?\d+)\s*\.\.\s*(-?\d+)", text)
+    if m:
+        size = int(m.group(2)) - int(m.group(1)) + 1
+        return size if size > 0 else None
+    if text.startswith("{") and text.endswith("}") and text[1:-1].strip():
+        return len([x for x in text[1:-1].split(",") if x.strip()])
+    return None
+
+
+def chance_level(doc: dict[str, Any], h: dict[str, Any]) -> float | None:
+    """What a constant guess scores on a hypothesis's pairs: 1/|values| of its model's output, since
+    counterfactual labels are balanced over them. None for a model with several outputs or a domain
+    the document does not spell out."""
+    models, name = doc.get("models"), h.get("model")
+    model = models.get(name) if isinstance(models, dict) and isinstance(name, str) else None
+    nodes = ((model or {}).get("graph") or {}).get("nodes") or []
+    outputs = [n for n in nodes if isinstance(n, dict) and n.get("kind") == "output"]
+    if len(outputs) != 1:
+        return None
+    size = domain_size(outputs[0].get("domain"))
+    return 1.0 / size if size else None
+
+
+def page_scale(doc: dict[str, Any]) -> tuple[float, float]:
+    """The one colour scale for every heatmap of the report: min..max over all their cells."""
+    values: list[float | None] = []
+    for h in doc.get("hypotheses") or []:
+        for v in (h.get("variables") or {}).values():
+            values += grid_values(_grid(v))
+    return document_scale(values)
+
+
+def _grid(v: dict[str, Any]) -> dict[str, Any]:
+    """A variable's grid, or a one-cell grid of its measured IIA when the run searched no grid."""
+    iia, site = v.get("iia") or {}, v.get("site") or {}
+    return v.get("grid") or {"layers": [site.get("layer")], "positions": [site.get("position")],
+                             "iia_max": [[iia.get("max")]], "iia_mean": [[iia.get("mean")]]}
 
 
 TRIVIAL_TAG = f'<span class="tag trivial" title="{_e(TRIVIAL_MEANING)}">trivial</span>'
@@ -159,12 +205,15 @@ def render_expectations(h: dict[str, Any], spec_path: str) -> str:
             '</table>')
 
 
-def render_variable(name: str, v: dict[str, Any], hyp: str) -> str:
+def render_variable(name: str, v: dict[str, Any], hyp: str, scale: tuple[float, float] | None = None,
+                    chance: float | None = None) -> str:
     iia, site, itv = v.get("iia") or {}, v.get("site") or {}, v.get("intervention") or {}
-    grid = v.get("grid") or {"layers": [site.get("layer")], "positions": [site.get("position")],
-                             "iia_max": [[iia.get("max")]], "iia_mean": [[iia.get("mean")]]}
+    grid = _grid(v)
     better = better_site(v)
-    fig = heatmap_svg(grid, site, title=f"{hyp}: IIA of {name} by layer and position", better=better)
+    base = do_nothing(iia)
+    levels = {"chance": chance, "do nothing": None if base is None else base["value"]}
+    fig = heatmap_svg(grid, site, title=f"{hyp}: IIA of {name} by layer and position", better=better,
+                      scale=scale, levels=levels)
     extra = ", ".join(f"{_e(k)}={_e(x)}" for k, x in itv.items() if k not in ("kind",) and x is not None)
     correct, n = iia.get("correct"), iia.get("n")
     ci = fmt_ci(*wilson_interval(correct, n)) if isinstance(n, int) and n > 0 and correct is not None else "—"
@@ -175,7 +224,6 @@ def render_variable(name: str, v: dict[str, Any], hyp: str) -> str:
             f'<td class="num">{ci}</td><td class="num">{_e(correct)}/{_e(n)}</td><td>{_bar(judged)}</td></tr>',
             f'<tr><th>mean over {len(v.get("seeds") or [])} seeds</th><td class="num">{fmt_value(iia.get("mean"))}</td>'
             f'<td></td><td></td><td>{_bar(iia.get("mean"))}</td></tr>']
-    base = do_nothing(iia)
     if base is not None:  # beside the controls: what leaving the site unchanged scores on the same pairs
         counts = "" if base["n"] is None else f'{_e(base["correct"])}/{_e(base["n"])}'
         rows.append(f'<tr><th>do nothing (site left unchanged)</th><td class="num">{fmt_value(base["value"])}</td>'
@@ -196,6 +244,10 @@ def render_variable(name: str, v: dict[str, Any], hyp: str) -> str:
     joint = v.get("joint") or {}
     joint_row = ""
     caption = "Cells: best-seed IIA on held-out pairs, μ = mean over seeds; outlined: the chosen site."
+    if scale is not None:
+        caption += f" Colours: one scale for every heatmap in this report, {scale[0]:g}–{scale[1]:g}."
+    if any(x is not None for x in levels.values()):
+        caption += " Marked on the scale: " + ", ".join(k for k, x in levels.items() if x is not None) + "."
     if any(x is True for row in (grid.get("trivial") or []) if isinstance(row, list) for x in row):
         caption += f" Hatched, T: trivial ({_e(TRIVIAL_MEANING)}); a search skips them unless named."
     if note:
@@ -234,7 +286,7 @@ def render_multi(multi: dict[str, Any] | None) -> str:
             note = (f' <span class="sub">every variable interchanged at once, each from its own source; '
                     f'{_e(site_label(site))}, mean over seeds {fmt_value(entry.get("mean"))}</span>')
         rows.append(f'<tr><td class="mono">{metric}({_e(key.replace(",", ", "))}){note}</td>'
-                    f'<td class="num">{fmt_value(value)}</td>'
+                    f'<td class="num">{fmt_value(value)}</td><td class="num">{_multi_ci(c, n)}</td>'
                     f'<td class="num">{"" if n is None else f"{_e(c)}/{_e(n)}"}</td>'
                     + (f'<td class="num dn">{_do_nothing_cell(entry, with_counts=True)}</td>' if show_base else "")
                     + f'<td>{_bar(value)}</td></tr>')
@@ -243,10 +295,20 @@ def render_multi(multi: dict[str, Any] | None) -> str:
     training = "".join(render_training(f"group {key}", (entry or {}).get("seeds"))
                        for key, entry in (multi.get("joint") or {}).items() if isinstance(entry, dict))
     return ('<h4>Several variables at once</h4><table><tr><th>metric</th><th class="num">value</th>'
+            '<th class="num" title="Wilson score interval of correct/n">95% CI</th>'
             f'<th class="num">correct/n</th>{base_head}<th></th></tr>{"".join(rows)}</table>{training}')
 
 
-def render_hypothesis(h: dict[str, Any], spec_path: str) -> str:
+def _multi_ci(correct: Any, n: Any) -> str:
+    """The Wilson interval of a several-variable count ("—" when the document has no counts)."""
+    if (isinstance(n, int) and not isinstance(n, bool) and n > 0 and isinstance(correct, int)
+            and not isinstance(correct, bool) and 0 <= correct <= n):
+        return fmt_ci(*wilson_interval(correct, n))
+    return "—"
+
+
+def render_hypothesis(h: dict[str, Any], spec_path: str, scale: tuple[float, float] | None = None,
+                      chance: float | None = None) -> str:
     ok = _hyp_ok(h)
     t, d = h.get("train") or {}, h.get("dataset") or {}
     train = ", ".join(f"{_e(k)} {_e(', '.join(map(str, x)) if isinstance(x, list) else _show(x))}"
@@ -261,7 +323,8 @@ def render_hypothesis(h: dict[str, Any], spec_path: str) -> str:
         data += f'<br><b style="color:var(--fail)">warning: {_e(short)}</b>'
     pre = preflight_text(h.get("preflight"))
     pre_line = f"<br>preflight (the unmodified network, before scoring): {_e(pre)}" if pre else ""
-    variables = "".join(render_variable(k, v, h.get("name", "")) for k, v in (h.get("variables") or {}).items())
+    variables = "".join(render_variable(k, v, h.get("name", ""), scale, chance)
+                        for k, v in (h.get("variables") or {}).items())
     return (f'<section class="card {"passed" if ok else "failed"}" id="h-{_e(h.get("name"))}"><div class="card-head">'
             f'{_badge(ok)}<h3>{_e(h.get("name"))}</h3>'
             f'<span class="sub mono">{_e(h.get("model"))} ~ {_e(h.get("network"))}'
@@ -356,7 +419,9 @@ def _failing_lines(doc: dict[str, Any]) -> set[int]:
 def render_html(results: dict[str, Any]) -> str:
     """The whole report as one HTML string (inline CSS and SVG; no scripts, fonts or links out)."""
     spec_path = (results.get("spec") or {}).get("path") or ""
-    hyps = "".join(render_hypothesis(h, spec_path) for h in (results.get("hypotheses") or []))
+    scale = page_scale(results)
+    hyps = "".join(render_hypothesis(h, spec_path, scale, chance_level(results, h))
+                   for h in (results.get("hypotheses") or []))
     body = (render_header(results) + render_errors(results) + render_warnings(results)
             + (f"<h2>Hypotheses</h2>{hyps}" if hyps else "") + render_models(results)
             + render_checks(results) + render_spec(results))

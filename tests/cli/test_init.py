@@ -22,11 +22,12 @@ pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_scaffold_passes_check_verify_and_pytest_out_of_the_box(pytester, capsys):
+def test_scaffold_passes_check_verify_and_pytest_out_of_the_box(tmp_path, monkeypatch, request, capsys):
     start = time.monotonic()
-    project = pytester.path
+    project = tmp_path / "project"
     assert main(["init", str(project)]) == 0
     assert sorted(str(p.relative_to(project)) for p in project.rglob("*") if p.is_file()) == sorted(FILES.values())
+    monkeypatch.chdir(project)
 
     assert main(["check", "specs/equality.causal", "--json", "out/checks.json"]) == 0
     assert main(["verify", "specs/equality.causal", "--device", "cpu", "--quiet",
@@ -37,6 +38,10 @@ def test_scaffold_passes_check_verify_and_pytest_out_of_the_box(pytester, capsys
     # the builder cached its weights next to itself, and only there
     assert len(list((project / "specs" / "models" / ".weights").glob("equality-*.pt"))) == 1
 
+    # pytester is set up only now: it restores sys.modules as they were at its set-up, and must
+    # not drop what `verify` imported (torch's compiler among them) under the later tests
+    pytester = request.getfixturevalue("pytester")
+    monkeypatch.chdir(project)
     result = pytester.runpytest_inprocess("--abstract-device", "cpu", "-v")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*equality.causal::checks PASSED*", "*equality.causal::two_equalities PASSED*"])

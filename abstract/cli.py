@@ -1,4 +1,4 @@
-"""The `abstract` command: check, align, verify, report, demo.
+"""The `abstract` command: check, align, verify, report, demo, init.
 
 Exit codes (for CI): 0 everything holds, 1 a check or expectation fails, 2 the spec (or a
 run) has an error. Errors print as file:line:col with the offending line and a caret.
@@ -90,6 +90,12 @@ def _build_parser() -> argparse.ArgumentParser:
     d.add_argument("--no-cache", action="store_true", help="retrain even if an identical run is cached")
     d.add_argument("--device", default=None)
     d.set_defaults(func=cmd_demo)
+
+    i = sub.add_parser("init", help="scaffold a project: a spec, a torch builder, pytest and CI configuration")
+    i.add_argument("directory", metavar="DIR", help="the project folder (created if missing; must be empty)")
+    i.add_argument("--force", action="store_true",
+                   help="write into a non-empty folder (overwrites the scaffold's files, keeps the others)")
+    i.set_defaults(func=cmd_init)
     return p
 
 
@@ -483,6 +489,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if (out / "report.html").is_file():
         print(f"open {out / 'report.html'} to read the alignment report")
     return code
+
+
+# ------------------------------------------------------------------ init
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write a new project (see abstract/scaffold): exit 0, or 2 when the folder is refused."""
+    from .scaffold import ScaffoldError, scaffold
+    try:
+        written = scaffold(args.directory, force=args.force)
+    except ScaffoldError as err:
+        print(f"error: abstract init: {err}", file=sys.stderr)
+        return 2
+    root = Path(args.directory)
+    for path in written:
+        print(f"wrote {path}")
+    print(f"\nnext:\n  cd {root}\n  abstract check specs/equality.causal\n"
+          "  abstract verify specs/equality.causal   # trains a small MLP (seconds on CPU), then the alignments\n"
+          "  pytest")
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,8 +1,6 @@
 """The do-nothing rule and the trivial-site search rule, end to end and unit by unit."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from abstract.engine.results import Count
@@ -10,7 +8,8 @@ from abstract.engine.search import Cell, choose_site
 from abstract.neural.sites import Site
 from abstract.verify.pipeline import verify_spec
 
-HERE = Path(__file__).parent
+from builders import with_builders  # tests/validity, on sys.path (pytest's rootdir-less import mode)
+
 
 # u changes the output on ~10% of pairs only. The network computes u in neuron 6 and never reads it:
 # swapping that neuron changes nothing, so it scores ~0.9 on all pairs -- exactly what leaving the
@@ -38,10 +37,7 @@ hypothesis rare_u_informative : Rare ~ net {
 
 
 def test_an_intervention_that_does_no_better_than_doing_nothing_fails(tmp_path):
-    (tmp_path / "faulty_nets.py").write_text((HERE / "faulty_nets.py").read_text().replace(
-        'Path(__file__).resolve().parents[1] / "engine" / "fixtures"',
-        repr(str(HERE.parent / "engine" / "fixtures"))))
-    (tmp_path / "rare.causal").write_text(SPEC)
+    (tmp_path / "rare.causal").write_text(with_builders(SPEC))
     doc = verify_spec(tmp_path / "rare.causal", progress=False, device="cpu", cache=None)
     by = {h["name"]: h for h in doc["hypotheses"]}
     v = by["rare_u"]["expectations"][0]

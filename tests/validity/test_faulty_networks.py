@@ -8,6 +8,8 @@ import pytest
 
 from abstract.verify.pipeline import verify_spec
 
+from builders import with_builders  # tests/validity, on sys.path (pytest's rootdir-less import mode)
+
 HERE = Path(__file__).parent
 
 FAULTS = {
@@ -46,10 +48,7 @@ hypothesis {name}_low : Pair ~ {name} {{
 }}
 """
     path = tmp_path / "faults.causal"
-    path.write_text(text)
-    (tmp_path / "faulty_nets.py").write_text((HERE / "faulty_nets.py").read_text().replace(
-        'Path(__file__).resolve().parents[1] / "engine" / "fixtures"',
-        repr(str(HERE.parent / "engine" / "fixtures"))))
+    path.write_text(with_builders(text))
     return path
 
 

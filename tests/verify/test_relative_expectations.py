@@ -6,6 +6,7 @@ tests use a fake engine with fixed counts; one test runs the real engine on a ti
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -265,6 +266,12 @@ def test_a_comparison_with_a_hypothesis_that_errored_fails_with_the_reason(cross
 
 
 HERE = Path(__file__).parent.parent / "validity"
+
+
+def with_builders(spec_text: str) -> str:
+    sys.path.insert(0, str(HERE))
+    from builders import with_builders as point
+    return point(spec_text)
 RARE = """
 model Rare {
     input a, b : 0..2
@@ -290,10 +297,7 @@ hypothesis full_swap : Rare ~ net {
 
 def test_the_real_engine_measures_what_the_comparisons_read(tmp_path):
     """A variable the network computes but never reads: doing nothing scores what the swap does."""
-    (tmp_path / "faulty_nets.py").write_text((HERE / "faulty_nets.py").read_text().replace(
-        'Path(__file__).resolve().parents[1] / "engine" / "fixtures"',
-        repr(str(HERE.parent / "engine" / "fixtures"))))
-    (tmp_path / "rare.causal").write_text(RARE)
+    (tmp_path / "rare.causal").write_text(with_builders(RARE))
     doc = pipeline.verify_spec(tmp_path / "rare.causal", progress=False, device="cpu", cache=None,
                                hypotheses=["rare_u"])
     assert not doc["errors"], doc["errors"]

@@ -25,7 +25,7 @@ record how the site's activation moves. The site is trivial for variable V when
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import networkx as nx
 import torch
@@ -56,10 +56,13 @@ def realisable_by_inputs(model, variable: str) -> bool:
     return not any(nx.has_path(g, a, o) for a in anc for o in model.outputs if o in g)
 
 
-def _changed(value: Any, values: Sequence[Any]) -> Any:
-    """Another value of the domain (the next one, cyclically)."""
-    i = values.index(value)
-    return values[(i + 1) % len(values)]
+def with_changed_input(model, inputs: Sequence[Mapping[str, Any]], name: str) -> Optional[list[dict[str, Any]]]:
+    """``inputs`` with input ``name`` set to another value of its domain (the next one,
+    cyclically); None when the domain has a single value."""
+    values = list(model.domain(name).values())
+    if len(values) < 2:
+        return None
+    return [{**x, name: values[(values.index(x[name]) + 1) % len(values)]} for x in inputs]
 
 
 @torch.no_grad()
@@ -68,12 +71,9 @@ def input_moves(runner, encoder, model, site: Site, inputs: Sequence[Mapping[str
     base = runner.collect(encoder.encode(inputs), site).double()
     out = {}
     for name in model.inputs:
-        values = list(model.domain(name).values())
-        if len(values) < 2:
-            out[name] = torch.zeros_like(base)
-            continue
-        moved_inputs = [{**x, name: _changed(x[name], values)} for x in inputs]
-        out[name] = runner.collect(encoder.encode(moved_inputs), site).double() - base
+        moved = with_changed_input(model, inputs, name)
+        out[name] = (torch.zeros_like(base) if moved is None
+                     else runner.collect(encoder.encode(moved), site).double() - base)
     return out
 
 
@@ -122,14 +122,14 @@ def _shows_elsewhere(runner, encoder, model, site: Site, inputs: Sequence[Mappin
     mask = enc["attention_mask"]
     batch, seq = mask.shape
     own = resolve_positions(site.position, mask, seq, batch, named=enc.get(NAMED_POSITIONS))
-    moved = {name: encoder.encode([{**x, name: _changed(x[name], list(model.domain(name).values()))} for x in inputs])
-             for name in anc if len(model.domain(name).values()) > 1}
+    changed = (with_changed_input(model, inputs, name) for name in anc)
+    moved = [encoder.encode(x) for x in changed if x is not None]
     for p in range(int(mask.sum(dim=1).min())):
         if bool((resolve_positions(p, mask, seq, batch) == own).all()):
             continue  # the site itself
         other = Site(layer=site.layer, component=site.component, position=p)
         base = runner.collect(enc, other).double()
-        for x in moved.values():
+        for x in moved:
             if float((runner.collect(x, other).double() - base).abs().max()) > scale:
                 return True
     return False

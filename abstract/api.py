@@ -204,7 +204,8 @@ class Spec:
 
     def verify(self, hypotheses: Union[str, Sequence[str], None] = None, *, device: Optional[str] = None,
                seed: int = 0, cache: Union[bool, PathLike] = True, progress: bool = True,
-               align: bool = True) -> "Results":
+               align: bool = True, save_interventions: Optional[PathLike] = None,
+               load_interventions: Optional[PathLike] = None) -> "Results":
         """Run the checks and alignments and judge every `expect`: `abstract verify` in Python.
 
         `hypotheses`: only these (and those their expectations compare with; default all);
@@ -212,7 +213,10 @@ class Spec:
         `cache`: True for the CLI's results cache (.abstract-cache/results), a folder for
         another, False to retrain; `progress`: progress bars and one line per step on stderr
         (the CLI's `--quiet` is `progress=False`). A spec error raises `SpecError`; a hypothesis
-        that fails (network not loadable, crash) is in `Results.errors` and the rest still run."""
+        that fails (network not loadable, crash) is in `Results.errors` and the rest still run.
+        `save_interventions` / `load_interventions`: a folder to write every trained intervention
+        to (safetensors), or to re-measure them from without training (the CLI's
+        `--save-interventions` / `--load-interventions`; a mismatching spec or network is an error)."""
         from .device import device_problem
         from .verify.cache import DEFAULT_DIR, ResultsCache
         from .verify.pipeline import verify_spec
@@ -227,7 +231,9 @@ class Spec:
             store = ResultsCache(Path(cache), enabled=True)
         say = (lambda m: print(f"[abstract] {m}", file=sys.stderr)) if progress else None
         doc = verify_spec(self.path, hypotheses=names, device=device, cache=store, progress=progress, seed=seed,
-                          align=align, on_event=say)
+                          align=align, on_event=say,
+                          save_interventions=str(save_interventions) if save_interventions else None,
+                          load_interventions=str(load_interventions) if load_interventions else None)
         return Results(doc)
 
 

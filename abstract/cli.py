@@ -96,6 +96,15 @@ def _build_parser() -> argparse.ArgumentParser:
     i.add_argument("--force", action="store_true",
                    help="write into a non-empty folder (overwrites the scaffold's files, keeps the others)")
     i.set_defaults(func=cmd_init)
+
+    ex = sub.add_parser("export", help="write saved interventions in another tool's layout (mib: the MIB "
+                                       "causal-variable-localization submission)")
+    ex.add_argument("format", choices=["mib"], metavar="FORMAT", help="mib")
+    ex.add_argument("saved", metavar="SAVED_DIR", help="what --save-interventions DIR wrote")
+    ex.add_argument("out", metavar="OUT", help="the submission folder to write")
+    ex.add_argument("--results", metavar="RESULTS_JSON", default=None,
+                    help="the run's results (verify --json): export the judged seed where several were trained")
+    ex.set_defaults(func=cmd_export)
     return p
 
 
@@ -139,6 +148,14 @@ def _add_run_options(v: argparse.ArgumentParser) -> None:
     v.add_argument("--no-cache", action="store_true", help="retrain even if an identical run is cached")
     v.add_argument("--cache-dir", default=None, metavar="DIR", help="results cache (default .abstract-cache/results)")
     v.add_argument("--quiet", action="store_true", help="no progress bars")
+    io = v.add_mutually_exclusive_group()
+    io.add_argument("--save-interventions", metavar="DIR", default=None,
+                    help="write every trained intervention (safetensors + metadata) under DIR/<hypothesis>/")
+    io.add_argument("--load-interventions", metavar="DIR", default=None,
+                    help="re-measure the interventions saved under DIR instead of training (same spec, "
+                         "network and --seed, else exit 2)")
+    v.add_argument("--export-mib", metavar="DIR", default=None,
+                   help="also write the trained interventions in the MIB submission layout (see `abstract export`)")
 
 
 # ------------------------------------------------------------------ check
@@ -211,9 +228,13 @@ def _run(args: argparse.Namespace, judge: bool) -> int:
         print(f"error: --device {args.device}: {problem}", file=sys.stderr)
         return 2
     cache = ResultsCache(args.cache_dir or DEFAULT_DIR, enabled=not args.no_cache)
+    from .export.mib import after_run, before_run
+    temporary = before_run(args)
     with quiet_progress(args.quiet):
         docs, worst = _run_files(args, judge, cache)
     if not write_outputs(args, docs):
+        worst = 2
+    if not after_run(args, docs, temporary):
         worst = 2
     return worst
 
@@ -266,6 +287,8 @@ def _run_files(args: argparse.Namespace, judge: bool, cache: Any) -> tuple[list[
         try:
             doc = verify_spec(file, hypotheses=args.hypothesis, device=args.device, cache=cache,
                               progress=not args.quiet, seed=args.seed,
+                              save_interventions=getattr(args, "save_interventions", None),
+                              load_interventions=getattr(args, "load_interventions", None),
                               on_event=None if args.quiet else lambda m: print(f"[abstract] {m}", file=sys.stderr))
         except SpecError as err:  # unreadable spec: still a document, so JSON/JUnit/HTML say why
             print(err.render(), file=sys.stderr)
@@ -492,6 +515,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------ init
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export.mib import cmd_export as export
+    return export(args)
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     """Write a new project (see abstract/scaffold): exit 0, or 2 when the folder is refused."""
     from .scaffold import ScaffoldError, scaffold

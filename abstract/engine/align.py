@@ -20,15 +20,19 @@ from .run import HypothesisRun
 
 def align_hypothesis(spec: Spec, hypothesis_name: str, *, device: Optional[str] = None, progress: bool = True,
                      seed: int = 0, overrides: Optional[Mapping[str, Any]] = None,
-                     network: Optional[LoadedNetwork] = None) -> dict[str, Any]:
+                     network: Optional[LoadedNetwork] = None, save_interventions: Optional[str] = None,
+                     load_interventions: Optional[str] = None) -> dict[str, Any]:
     """Run every alignment of one hypothesis (see module docstring).
 
     ``seed`` shifts data and training seeds; ``overrides`` replaces train/data options
     (e.g. ``{"samples": 200, "epochs": 1, "seeds": 1}``; ``"search": False`` drops the grid).
     ``network``: the hypothesis's network already loaded on ``device`` (the verify pipeline
     loads it once to fingerprint it for the results cache); loaded here when omitted.
+    ``save_interventions`` / ``load_interventions``: a folder to write every trained
+    intervention to, or to load them from instead of training (``abstract.artifacts``).
     Raises SpecError for problems in the spec (bad options, unknown positions, sites the
     network does not have)."""
     run = HypothesisRun(spec, hypothesis_name, device=device, progress=progress, seed=seed, overrides=overrides,
-                        network=network)
+                        network=network, save_interventions=save_interventions,
+                        load_interventions=load_interventions)
     return run.run().to_json()

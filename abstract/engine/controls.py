@@ -11,10 +11,11 @@
 """
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import torch
 
+from ..artifacts import fit_with
 from ..hypothesis.plan import InterventionPlan, TrainPlan
 from ..neural.runner import make_runner
 from ..neural.sites import Site
@@ -26,14 +27,16 @@ from .train import Pairs, SiteData, Unit, count_correct, predict, prepare_site, 
 
 def random_network_control(net: LoadedNetwork, encoder, unit: Unit, site: Site, train: Pairs,
                            tests: Mapping[str, PairSet], tp: TrainPlan, seed: int,
-                           network_seed: int) -> dict[str, ControlResult]:
+                           network_seed: int, store: Optional[Any] = None) -> dict[str, ControlResult]:
     """Each of ``unit``'s variables scored on its ``tests`` pairs through the unit's
     intervention trained (seed ``seed``) on the network re-initialised with ``network_seed``."""
     runner = make_runner(reinitialized(net, seed=network_seed))
     sd_tests = {name: prepare_site(runner, site, tests[name]) for name in unit.names}
     interv = unit.build(next(iter(sd_tests.values())).hidden, seed)
     if unit.trainable:
-        train_intervention(runner, encoder, prepare_site(runner, site, train), interv, tp, seed)
+        fit_with(store, "random_network:" + ",".join(unit.names), unit.names, site, seed, interv,
+                 lambda: train_intervention(runner, encoder, prepare_site(runner, site, train), interv, tp, seed),
+                 None if unit.joint else unit.variables[0].intervention, next(iter(sd_tests.values())).hidden)
     out = {}
     for name, sd in sd_tests.items():
         pred = predict(runner, encoder, sd, unit.view(interv, name))

@@ -18,9 +18,11 @@ cause/isolate then use each variable's block of its chosen seed.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Optional
 
+from ..artifacts import fit_with
 from ..hypothesis.plan import Plan, VariablePlan
 from ..neural.interventions import MultiVariableDAS, intervention_class
 from ..neural.sites import Site
@@ -86,7 +88,7 @@ class GroupOutcome:
 
 def train_group(group: JointGroup, runner, encoder, pairs: dict[str, JointPairSet],
                 contexts: dict[str, VariableContext], plan: Plan,
-                tick: Callable[[str], None] = lambda msg: None) -> GroupOutcome:
+                tick: Callable[[str], None] = lambda msg: None, store: Optional[Any] = None) -> GroupOutcome:
     """Train one MultiVariableDAS per seed on the group's multi-source pairs; score every
     variable's block on its own pairs and the whole on the joint dev/test pairs."""
     site, unit = group.site, group.unit
@@ -98,7 +100,10 @@ def train_group(group: JointGroup, runner, encoder, pairs: dict[str, JointPairSe
         mdas = unit.build(sd["test"].hidden, seed)
         assert isinstance(mdas, MultiVariableDAS)
         blocks = {v: (sl.start, sl.stop) for v, sl in mdas.slices.items()}
-        losses = train_intervention(runner, encoder, sd["train"], mdas, plan.train, seed)
+        losses = fit_with(store, group.key, group.names, site, seed, mdas,
+                          functools.partial(train_intervention, runner, encoder, sd["train"], mdas, plan.train,
+                                            seed),
+                          hidden=sd["test"].hidden, blocks=blocks)
         for name in group.names:
             cells[name].append(contexts[name].score(site, seed, unit.view(mdas, name), losses))
         dev_pred, dev_loss = evaluate(runner, encoder, sd["dev"], mdas)

@@ -41,6 +41,7 @@ from ..language import Spec, ast
 from ..language.errors import SpecError
 from ..neural.runner import make_runner
 from ..neural.sites import Site
+from ..artifacts import InterventionStore
 from ..seeds import SeedStreams
 from .controls import random_network_control, random_rotation_result
 from .diagnostics import failing_pairs
@@ -126,7 +127,8 @@ class HypothesisRun:
 
     def __init__(self, spec: Spec, hypothesis: str, *, device: Optional[str] = None, progress: bool = True,
                  seed: int = 0, overrides: Optional[Mapping[str, Any]] = None,
-                 network: Optional[LoadedNetwork] = None):
+                 network: Optional[LoadedNetwork] = None, save_interventions: Optional[str] = None,
+                 load_interventions: Optional[str] = None):
         h = next((x for x in spec.hypotheses if x.name == hypothesis), None)
         if h is None:
             raise SpecError(f"no hypothesis named {hypothesis}",
@@ -156,6 +158,10 @@ class HypothesisRun:
         self.trivial: dict[str, dict[Site, bool]] = {}
         self.preflight: Optional[PreflightReport] = None
         self.do_nothing: dict[str, Count] = {}
+        # --save-interventions / --load-interventions (abstract.artifacts): the store is made in `load`
+        self.interventions = ("save", save_interventions) if save_interventions else \
+            ("load", load_interventions) if load_interventions else None
+        self.store: Optional[InterventionStore] = None
 
     # ----- the run ------------------------------------------------------------------------
     def run(self) -> HypothesisResult:
@@ -197,6 +203,12 @@ class HypothesisRun:
         self.runner = make_runner(self.net.module)
         self.encoder = make_encoder(self.net, self.model)
         check_fits(self.net, self.model, self.encoder, self.runner)
+        if self.interventions is not None:
+            mode, folder = self.interventions
+            self.store = InterventionStore(folder, mode, spec_sha256=spec.sha256, spec_path=spec.path,
+                                           hypothesis=h.name, network=h.network,
+                                           network_fingerprint=self.net.fingerprint, run_seed=self.seed, pos=h.pos,
+                                           model=h.model, network_class=type(self.net.module).__name__)
 
     def resolve_sites(self) -> None:
         examples = self.model.sample_inputs(EXAMPLES, seed=self.streams.seed("sites/examples"))
@@ -241,6 +253,7 @@ class HypothesisRun:
                       for k, ex in raw[vp.name].items() if k != "disjoint" and (k != "train" or n_train)}
             self.contexts[vp.name] = VariableContext(self.runner, self.encoder, plan, self.sites[vp.name], splits,
                                                      trivial=self.trivial.get(vp.name, {}))
+            self.contexts[vp.name].store = self.store
         trained_on = {name: {pair_key(e) for e in s["train"]} for name, s in raw.items()}
         joint_raw = {}
         for g in self.groups:
@@ -289,7 +302,7 @@ class HypothesisRun:
             ctx.keep_only(outcome.site if keep else None, "test")
         for g in self.groups:
             out = train_group(g, self.runner, self.encoder, self.joint_pairs[g.key], self.contexts, self.plan,
-                              self.phases.tick)
+                              self.phases.tick, store=self.store)
             self.group_outcomes[g.key] = out
             for name in g.names:
                 self.best[name] = best_cell(out.cells[name])
@@ -338,7 +351,7 @@ class HypothesisRun:
             for unit, site, train in units:
                 tests = {n: self.contexts[n].splits["test"] for n in unit.names}
                 found = random_network_control(self.net, self.encoder, unit, site, train, tests, plan.train, first,
-                                               network_seed)
+                                               network_seed, store=self.store)
                 for name, result in found.items():
                     self.controls[name]["random_network"] = result
                 self.phases.tick(f"random network {','.join(unit.names)}")

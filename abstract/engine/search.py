@@ -13,11 +13,13 @@ seeds trained there).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import torch
 
+from ..artifacts import fit_with
 from ..hypothesis.plan import Plan
 from ..neural.interventions import Intervention, intervention_class
 from ..neural.sites import Site
@@ -70,6 +72,7 @@ class VariableContext:
     step: Optional[Callable[[float], None]] = None
     cells: dict[tuple[Site, int], Cell] = field(default_factory=dict)
     trivial: dict[Site, bool] = field(default_factory=dict)  # filled by the run's sites phase
+    store: Optional[Any] = None  # abstract.artifacts.InterventionStore: save or load what is trained
     _site_data: dict[tuple[Site, str], SiteData] = field(default_factory=dict)
 
     @property
@@ -107,6 +110,8 @@ class VariableContext:
         todo = list(dict.fromkeys(s for s in sites if (s, seed) not in self.cells))
         if len(todo) < 2 or not intervention_class(ip.kind).stackable or not self.encoder.uses_positions:
             return
+        if self.store is not None and self.store.loading:
+            return  # each cell loads its saved weights instead (:meth:`cell`)
         for start in range(0, len(todo), MAX_STACK):
             group = todo[start:start + MAX_STACK]
             self._site_data.clear()  # one row's prefix in memory at a time
@@ -115,6 +120,9 @@ class VariableContext:
             losses = train_stacked(self.runner, self.encoder, train, intervs, self.plan.train, seed, self.step)
             del train
             for site, interv, site_losses in zip(group, intervs, losses):
+                if self.store is not None:
+                    fit_with(self.store, self.name, [self.name], site, seed, interv,
+                             functools.partial(list, site_losses), ip, self.data(site, "test").hidden)
                 self.score(site, seed, interv, site_losses, record=True)
 
     def score(self, site: Site, seed: int, interv: Intervention, losses: list[float], record: bool = False) -> Cell:
@@ -145,8 +153,10 @@ class VariableContext:
             interv = self.new_intervention(self.data(site, "test").hidden, seed)
             losses: list[float] = []
             if interv.trainable:
-                losses = train_intervention(self.runner, self.encoder, self.data(site, "train"), interv,
-                                            self.plan.train, seed, self.step)
+                losses = fit_with(self.store, self.name, [self.name], site, seed, interv,
+                                  lambda: train_intervention(self.runner, self.encoder, self.data(site, "train"),
+                                                             interv, self.plan.train, seed, self.step),
+                                  self.sites.var.intervention, self.data(site, "test").hidden)
             self.score(site, seed, interv, losses, record=True)
         return self.cells[key]
 

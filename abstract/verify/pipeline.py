@@ -77,7 +77,8 @@ def error_document(path: str | Path, err: BaseException) -> dict[str, Any]:
 def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device: str | None = None,
                 cache: ResultsCache | None = None, progress: bool = True, seed: int = 0,
                 rlimit: int | None = None, align: bool = True,
-                on_event: Callable[[str], None] | None = None) -> dict[str, Any]:
+                on_event: Callable[[str], None] | None = None, save_interventions: str | None = None,
+                load_interventions: str | None = None) -> dict[str, Any]:
     """Run everything a spec states and return the results document.
 
     Raises SpecError when the spec itself cannot be read (syntax, names, types) or names an
@@ -89,7 +90,11 @@ def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device
     loaded, the seed, the device (with its model name) and the versions: the network is loaded
     (not trained) to check. A malformed entry is recomputed; an unwritable cache adds a line
     to the document's "warnings" and the result is kept. Anything a builder or an alignment
-    raises (sys.exit included; not KeyboardInterrupt) is an error of that hypothesis only."""
+    raises (sys.exit included; not KeyboardInterrupt) is an error of that hypothesis only.
+
+    ``save_interventions`` / ``load_interventions``: a folder each trained intervention is
+    written to, or loaded from instead of training (``abstract.artifacts``); either one
+    bypasses the results cache (a cached result trains nothing, so it would save nothing)."""
     from ..solver import DEFAULT_RLIMIT, check_spec
 
     started = time.time()
@@ -115,6 +120,8 @@ def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device
                             hint="known: " + ", ".join(h.name for h in spec.hypotheses))
     selected = [h for h in spec.hypotheses if h.name in with_references(spec, hypotheses)]
     cache = cache if cache is not None else ResultsCache(enabled=False)
+    if save_interventions or load_interventions:
+        cache = ResultsCache(enabled=False)
     networks: dict[str, Any] = {}  # name -> LoadedNetwork, or the error loading it raised
     all_cached = bool(selected)
     warnings: list[str] = doc["warnings"]
@@ -134,7 +141,9 @@ def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device
             if result is None:
                 all_cached = False
                 say(f"aligning hypothesis {h.name}")
-                result = _as_dict(_align(spec, h.name, device=device, progress=progress, seed=seed, network=net))
+                result = _as_dict(_align(spec, h.name, device=device, progress=progress, seed=seed, network=net,
+                                         save_interventions=save_interventions,
+                                         load_interventions=load_interventions))
                 problem = cache.put(key, result)
                 if problem:
                     warnings.append(f"hypothesis {h.name}: {problem}")

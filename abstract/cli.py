@@ -192,8 +192,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     return worst
 
 
-def format_checks(checks: list[dict[str, Any]]) -> str:
-    """Checks grouped by model, one line each, counterexamples spelled out."""
+def format_checks(checks: list[dict[str, Any]], counted: list[dict[str, Any]] | None = None) -> str:
+    """Checks grouped by model, one line each, counterexamples spelled out; the last line counts
+    the verdicts of ``counted`` (default: the checks shown), so a reader showing only the failed
+    checks still gives the whole file's numbers."""
     from .verify.summary import check_reason
     lines, model = [], None
     for c in checks:
@@ -209,7 +211,8 @@ def format_checks(checks: list[dict[str, Any]]) -> str:
             lines.append(f"          counterexample: {shown}")
             if c.get("location"):
                 lines.append(f"          at {c['location']}")
-    counts = {v: sum(c["verdict"] == v for c in checks) for v in ("proved", "counterexample", "unknown")}
+    counts = {v: sum(c["verdict"] == v for c in (checks if counted is None else counted))
+              for v in ("proved", "counterexample", "unknown")}
     lines.append(f"  {counts['proved']} proved, {counts['counterexample']} counterexample, {counts['unknown']} unknown")
     return "\n".join(lines)
 
@@ -459,8 +462,10 @@ def cmd_report(args: argparse.Namespace) -> int:
             print(f"  ... and {len(problems) - 10} more", file=sys.stderr)
         return 2
     code = 0
-    for i, d in enumerate(docs):
-        out = Path(args.output) if len(docs) == 1 else Path(args.output).with_name(f"{Path(args.output).stem}-{i}.html")
+    # the same names as `verify --html` (html_targets): FILE for one spec; for several,
+    # FILE-<spec-stem>.html each (a suffix only on collision) and an index page at FILE
+    outs, index = html_targets(args.output, docs)
+    for d, out in zip(docs, outs):
         try:
             write_report(d, out)
         except OSError as err:
@@ -468,15 +473,14 @@ def cmd_report(args: argparse.Namespace) -> int:
             code = 2
             continue
         print(f"wrote {out}")
-    if len(docs) > 1:  # an index page at the named file, linking each spec's report with its verdict
+    if index is not None:  # an index page linking each spec's report with its verdict
         from .report import write_index
-        outs = [Path(args.output).with_name(f"{Path(args.output).stem}-{i}.html") for i in range(len(docs))]
         try:
-            write_index(list(zip(docs, outs)), args.output)
+            write_index(list(zip(docs, outs)), index)
         except OSError as err:
-            print(f"error: cannot write {args.output}: {_why(err)}", file=sys.stderr)
+            print(f"error: cannot write {index}: {_why(err)}", file=sys.stderr)
             return 2
-        print(f"wrote {args.output}")
+        print(f"wrote {index}")
     return code
 
 

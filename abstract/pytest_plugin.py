@@ -101,10 +101,12 @@ class SpecErrorItem(_SpecItem):
 class SpecChecksItem(_SpecItem):
     def runtest(self) -> None:
         from .cli import format_checks
+        from .verify.summary import checks_headline
         doc = self.spec_file.results()
         failed = [c for c in doc["checks"] if c["verdict"] != "proved"]
-        if failed:
-            raise SpecVerificationFailed(f"{len(failed)} symbolic check(s) did not pass:\n" + format_checks(failed))
+        if failed:  # counted over every check, as `abstract verify` and `abstract check` count them
+            raise SpecVerificationFailed(f"{checks_headline(doc['checks'])}; {len(failed)} did not pass:\n"
+                                         + format_checks(failed, counted=doc["checks"]))
 
 
 class HypothesisItem(_SpecItem):

@@ -69,6 +69,12 @@ def _cex(cex: dict[str, Any] | None) -> str:
     return ", ".join(f"{k} = {str(v).lower() if isinstance(v, bool) else v}" for k, v in (cex or {}).items())
 
 
+def checks_headline(checks: Sequence[dict[str, Any]]) -> str:
+    """``Symbolic checks: 10/12 proved``: the line `verify` prints and the pytest plugin repeats."""
+    proved = sum(1 for c in checks if c.get("verdict") == "proved")
+    return f"Symbolic checks: {proved}/{len(checks)} proved"
+
+
 def format_summary(doc: dict[str, Any], *, width: int = 100, unicode: bool | None = None,
                    judge: bool = True) -> str:
     """A short, aligned plain-text summary of one results document.
@@ -106,7 +112,7 @@ def format_summary(doc: dict[str, Any], *, width: int = 100, unicode: bool | Non
     out = [clip("  ".join(x for x in head if x))]
 
     out.append("")
-    out.append(f"Symbolic checks: {len(checks) - len(bad_checks)}/{len(checks)} proved")
+    out.append(checks_headline(checks))
     per_model: dict[str, list[int]] = {}
     for c in checks:
         per_model.setdefault(str(c.get("model")), [0, 0])[c.get("verdict") == "proved"] += 1

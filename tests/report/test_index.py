@@ -111,6 +111,25 @@ def test_report_command_writes_an_index_for_a_results_set(docs, tmp_path, capsys
     src = tmp_path / "set.json"
     src.write_text(json.dumps({"schema": "abstract.results-set/1", "results": docs[:2]}))
     assert main(["report", str(src), "-o", str(tmp_path / "rep.html")]) == 0
-    assert (tmp_path / "rep-0.html").is_file() and (tmp_path / "rep-1.html").is_file()
+    assert (tmp_path / "rep-a.html").is_file() and (tmp_path / 'rep-<b>&"x.html').is_file()
     index = (tmp_path / "rep.html").read_text()
-    assert 'href="rep-0.html"' in index and 'href="rep-1.html"' in index and ">FAIL<" in index
+    assert 'href="rep-a.html"' in index and ">FAIL<" in index
+
+
+@pytest.mark.parametrize("target", ["r.html", "site/"])
+def test_report_and_verify_html_name_files_alike(docs, tmp_path, target) -> None:
+    """One naming scheme: `abstract report` writes the files `verify --html` writes (spec stems,
+    a suffix only on collision), for a file target and a folder target alike."""
+    same = docs[:2] + [{**docs[0], "spec": {**docs[0]["spec"], "path": "other/a.causal"}}]
+    src = tmp_path / "set.json"
+    src.write_text(json.dumps({"schema": "abstract.results-set/1", "results": same}))
+    (tmp_path / "v").mkdir()
+    (tmp_path / "r").mkdir()
+    assert write_outputs(_args(str(tmp_path / "v" / target)), same)
+    assert main(["report", str(src), "-o", str(tmp_path / "r" / target)]) == 0
+
+    def names(root: Path) -> list[str]:
+        return sorted(str(p.relative_to(root)) for p in root.rglob("*.html"))
+
+    assert names(tmp_path / "v") == names(tmp_path / "r")
+    assert any(n.endswith("a-2.html") for n in names(tmp_path / "r"))  # the collision, suffixed

@@ -113,3 +113,32 @@ def test_an_unwritable_cache_is_a_warning_not_a_failure(pytester, monkeypatch):
     result = pytester.runpytest_inprocess("--abstract-cache-dir", "blocked.txt/results")
     result.assert_outcomes(passed=2, warnings=1)
     result.stdout.fnmatch_lines(["*AbstractWarning: hypothesis h: results cache: cannot write*"])
+
+
+TWO_BAD = """
+model M {
+    input a : 0..3
+    output o = a
+    assert o > 0
+    assert o < 3
+    assert o >= 0
+}
+"""
+
+
+def test_the_check_summary_counts_what_the_cli_counts(pytester, capsys):
+    """A failing checks item gives the whole file's numbers, the very lines `abstract verify`
+    and `abstract check` print (not the counts of the failed checks alone)."""
+    import re
+    from abstract.cli import main
+    spec = pytester.makefile(".causal", bad=TWO_BAD)
+    assert main(["verify", str(spec), "--no-cache", "--cache-dir", str(pytester.path / "c")]) == 1
+    verify_out = capsys.readouterr().out
+    assert main(["check", str(spec)]) == 1
+    check_out = capsys.readouterr().out
+    headline = re.search(r"Symbolic checks: \d+/\d+ proved", verify_out).group(0)
+    counts = re.search(r"\d+ proved, \d+ counterexample, \d+ unknown", check_out).group(0)
+    assert (headline, counts) == ("Symbolic checks: 3/5 proved", "3 proved, 2 counterexample, 0 unknown")
+    result = pytester.runpytest_inprocess("--abstract-checks-only")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([f"*{headline}; 2 did not pass*", f"*{counts}*"])

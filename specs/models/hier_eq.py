@@ -7,24 +7,22 @@ so the network must learn equality itself instead of memorising 256 inputs; the 
 of the spec's domain are then just four particular vectors. This is what makes the
 hierarchical (left/right) structure the natural solution, as in Geiger et al. (2023).
 
-``build(width=16, depth=3, ...)`` trains deterministically (fixed seed, CPU) in seconds and
-caches the weights under ``$ABSTRACT_CACHE_DIR`` (default ``.abstract-cache/``), keyed by all
-arguments. The module has ``embed`` (fixed shape vectors), ``layers`` (ModuleList of Linear+ReLU),
+``build(width=16, depth=3, ...)`` trains deterministically (fixed seed, CPU) in seconds;
+``@cached_build`` (``abstract.builders``, docs/networks.md) caches the weights as safetensors
+under ``$ABSTRACT_CACHE_DIR/models/`` (default ``.abstract-cache/``), keyed by all arguments
+and this file's source, and rebuilds a cached network with ``skeleton``.
+The module has ``embed`` (fixed shape vectors), ``layers`` (ModuleList of Linear+ReLU),
 ``head`` (2 logits: classes False, True) and ``encode(inputs)`` for the engine.
 Sites: ``layer 0`` is the input embedding, ``layer k`` the k-th hidden layer (DAS paper numbering).
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
 
-VERSION = 2  # bump when the training recipe changes, so stale cached weights are not reused
+from abstract.builders import cached_build, seeded
 
 
 class ShapeEmbedding(nn.Module):
@@ -109,34 +107,24 @@ def _train(model: HierEqMLP, steps: int, batch: int, lr: float, seed: int, embed
         sched.step()
 
 
-def build(width: int = 16, depth: int = 3, embed: int = 4, n_shapes: int = 4, seed: int = 0,
-          steps: int = 2000, batch: int = 256, lr: float = 1e-2, cache: bool = True) -> HierEqMLP:
-    """Train (or load from cache) the hierarchical-equality MLP; returns it in eval mode."""
-    args = dict(width=width, depth=depth, embed=embed, n_shapes=n_shapes, seed=seed, steps=steps,
-                batch=batch, lr=lr, version=VERSION)
-    key = hashlib.sha256(json.dumps(args, sort_keys=True).encode()).hexdigest()[:16]
-    path = Path(os.environ.get("ABSTRACT_CACHE_DIR", ".abstract-cache")) / "models" / f"hier_eq-{key}.pt"
+def skeleton(width: int = 16, depth: int = 3, embed: int = 4, n_shapes: int = 4, seed: int = 0,
+             **training: Any) -> HierEqMLP:
+    """The untrained network of ``build``'s options: seeded shape vectors and initial weights."""
     gen = torch.Generator().manual_seed(seed)
     shapes = torch.rand(n_shapes, embed, generator=gen) * 2 - 1
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model = HierEqMLP(width, depth, 4, embed, shapes)
-    if cache and path.is_file():
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        return model.eval()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small matmuls: one thread is fastest and bitwise reproducible
-    try:
+    with seeded(seed, threads=None):
+        return HierEqMLP(width, depth, 4, embed, shapes)
+
+
+@cached_build("hier_eq", skeleton=skeleton)
+def build(width: int = 16, depth: int = 3, embed: int = 4, n_shapes: int = 4, seed: int = 0,
+          steps: int = 2000, batch: int = 256, lr: float = 1e-2) -> HierEqMLP:
+    """Train the hierarchical-equality MLP (``@cached_build``: or load it from the cache;
+    ``cache=False`` skips it); returns it in eval mode."""
+    model = skeleton(width, depth, embed, n_shapes, seed)
+    with seeded(seed):  # small matmuls: one thread is fastest and bitwise reproducible
         _train(model, steps, batch, lr, seed, embed)
-    finally:
-        torch.set_num_threads(threads)
-    model.eval()
-    if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save(model.state_dict(), tmp)
-        os.replace(tmp, path)
-    return model
+    return model.eval()
 
 
 if __name__ == "__main__":  # pragma: no cover - manual check

@@ -13,10 +13,11 @@ and ``=`` (plus ``[PAD]``, ``[UNK]``, ``[EOS]``) with a whitespace pre-tokenizer
 (3 layers, width 64, 4 heads by default).
 
 ``build(digits=5, layers=3, hidden=64, heads=4, steps=2000, ...)`` trains deterministically
-(fixed seed, CPU, one thread; ``steps`` is a cap), then writes model and tokenizer with
-``save_pretrained`` to ``$ABSTRACT_CACHE_DIR/models/tiny_lm-<key>/`` (default
-``.abstract-cache/``), keyed by every argument and ``VERSION``. It always returns what
-``AutoModelForCausalLM.from_pretrained`` and ``AutoTokenizer.from_pretrained`` load from that
+(fixed seed, CPU, one thread; ``steps`` is a cap). The boilerplate is ``abstract.builders``
+(docs/networks.md): ``word_tokenizer`` builds the tokenizer, ``seeded`` fixes the seed and
+the thread count, and ``@cached_build`` writes model and tokenizer with ``save_pretrained`` to
+``$ABSTRACT_CACHE_DIR/models/tiny_lm-<key>/`` (default ``.abstract-cache/``), keyed by every
+argument and this file's source, and always returns what ``from_pretrained`` loads from that
 folder (the loading code of ``hf "<folder>"``), so a cached load and a fresh build give the
 same network. Returns ``(model, tokenizer)``; ``model.config.abstract_training`` records the
 steps taken.
@@ -26,17 +27,13 @@ Run it directly to train without the cache and print accuracy and time:
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
-import os
-import shutil
 import time
-from pathlib import Path
 
 import torch
 
-VERSION = 1  # bump when the recipe changes, so stale cached weights are not reused
+from abstract.builders import cached_build, seeded, word_tokenizer
+
 DIGITS = [str(i) for i in range(10)]
 PROMPT = "{x} {y} {z} {w} ="
 SPECIALS = {"[PAD]": 0, "[UNK]": 1, "[EOS]": 2}
@@ -44,15 +41,7 @@ SPECIALS = {"[PAD]": 0, "[UNK]": 1, "[EOS]": 2}
 
 def make_tokenizer():
     """Word-level fast tokenizer over the task's words (whitespace-separated)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-    vocab = dict(SPECIALS)
-    for w in DIGITS + ["="]:
-        vocab.setdefault(w, len(vocab))
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
-                                   eos_token="[EOS]", bos_token="[EOS]")
+    return word_tokenizer(DIGITS + ["="], specials=list(SPECIALS))
 
 
 def answer(x: int, y: int, z: int, w: int) -> int:
@@ -110,45 +99,17 @@ def _train(model, tok, digits: int, steps: int, lr: float, weight_decay: float, 
     return step
 
 
-def cache_dir(**args) -> Path:
-    key = hashlib.sha256(json.dumps({**args, "version": VERSION}, sort_keys=True).encode()).hexdigest()[:16]
-    return Path(os.environ.get("ABSTRACT_CACHE_DIR", ".abstract-cache")) / "models" / f"tiny_lm-{key}"
-
-
+@cached_build("tiny_lm")
 def build(digits: int = 5, layers: int = 3, hidden: int = 64, heads: int = 4, steps: int = 2000, lr: float = 3e-3,
-          weight_decay: float = 0.01, seed: int = 0, cache: bool = True):
-    """Train (or load from the cache) the tiny GPT-2; returns ``(model, tokenizer)``."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2LMHeadModel
-    args = dict(digits=digits, layers=layers, hidden=hidden, heads=heads, steps=steps, lr=lr,
-                weight_decay=weight_decay, seed=seed)
-    folder = cache_dir(**args)
-    if not cache:
-        import tempfile
-        folder = Path(tempfile.mkdtemp(prefix="tiny_lm-")) / "model"
-    if not (cache and (folder / "config.json").is_file()):
-        tok = make_tokenizer()
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # tiny matmuls: one thread is fastest and bitwise reproducible
-        try:
-            with torch.random.fork_rng():
-                torch.manual_seed(seed)
-                model = GPT2LMHeadModel(_config(tok, layers, hidden, heads))
-                taken = _train(model, tok, digits, steps, lr, weight_decay, seed)
-            model.config.abstract_training = {"task": "if x > y then z else w", "steps": taken}
-        finally:
-            torch.set_num_threads(threads)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        if folder.exists():
-            shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
-    tok = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForCausalLM.from_pretrained(folder).eval()
-    if not cache:
-        shutil.rmtree(folder.parent, ignore_errors=True)
+          weight_decay: float = 0.01, seed: int = 0):
+    """Train the tiny GPT-2 (``@cached_build``: or load it from the cache; ``cache=False``
+    skips it); returns ``(model, tokenizer)``."""
+    from transformers import GPT2LMHeadModel
+    tok = make_tokenizer()
+    with seeded(seed):  # tiny matmuls: one thread is fastest and bitwise reproducible
+        model = GPT2LMHeadModel(_config(tok, layers, hidden, heads))
+        taken = _train(model, tok, digits, steps, lr, weight_decay, seed)
+    model.config.abstract_training = {"task": "if x > y then z else w", "steps": taken}
     return model, tok
 
 

@@ -30,6 +30,7 @@ class NetworkPlan:
     encoder: str = "auto"
     builder_options: dict[str, Any] = field(default_factory=dict)
     pos: ast.Pos = ast.NOWHERE
+    render_only: tuple[str, ...] = ()  # prompt slots exempt from the `effective` check
 
     @property
     def prompt_slots(self) -> tuple[str, ...]:
@@ -75,6 +76,12 @@ def compile_network(decl: ast.NetworkDecl, errors: list[SpecError]) -> Optional[
         errors.append(SpecError(f"language-model network '{decl.name}' needs {missing}", decl.pos,
                                 hint='e.g. { prompt "{a} + {b} =", answer " {sum}" }: the prompt renders the inputs, '
                                      "the answer the outputs"))
+    for name in values.get("render_only", ()):  # only what the prompt renders can be render-only
+        if "prompt" in values and name not in template_slots(values["prompt"]) or "prompt" not in values:
+            opt = next(o for o in decl.options if o.key == "render_only")
+            errors.append(SpecError(f"render_only: the prompt does not render `{name}`", opt.pos,
+                                    hint="render_only names variables that appear as {slots} in this network's "
+                                         "prompt and affect no output"))
     if len(errors) > n:
         return None
     kind = LM if decl.kind == "hf" or has else TORCH

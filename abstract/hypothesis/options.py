@@ -111,6 +111,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("prompt", NETWORK, "string", kinds=("torch", "hf"), doc="template rendering the inputs, e.g. "
                '"{a} + {b} ="; makes a torch builder a language model'),
     OptionSpec("answer", NETWORK, "string", kinds=("torch", "hf"), doc='verbalizer of the outputs, e.g. " {sum}"'),
+    OptionSpec("render_only", NETWORK, "names", kinds=("torch", "hf"), doc="model variables the prompt renders "
+               "that no output depends on (e.g. [place]): the `effective` check does not hold them to it"),
     OptionSpec("dtype", NETWORK, "dtype", kinds=("hf",), doc=", ".join(DTYPES)),
     OptionSpec("revision", NETWORK, "string", kinds=("hf",), doc="a Hub revision"),
     OptionSpec("encoder", NETWORK, "encoder", default="auto", kinds=("torch",),
@@ -210,6 +212,13 @@ def parse_name(spec: OptionSpec, v: Any, pos: ast.Pos) -> str:
     return v
 
 
+def parse_names(spec: OptionSpec, v: Any, pos: ast.Pos) -> tuple[str, ...]:
+    items = v if isinstance(v, list) else [v]
+    if not items or not all(isinstance(x, str) for x in items):
+        raise _err(f"`{spec.name}` needs variable names, e.g. [place, article], got {_show(v)}", pos)
+    return tuple(items)
+
+
 def parse_string(spec: OptionSpec, v: Any, pos: ast.Pos) -> str:
     if not isinstance(v, str):
         raise _err(f'`{spec.name}` needs a string "...", got {_show(v)}', pos)
@@ -303,6 +312,7 @@ PARSERS: dict[str, Parser] = {
     "int": parse_int, "float": parse_float, "bool": parse_bool, "name": parse_name, "string": parse_string,
     "layer": parse_layer, "layers": parse_layers, "position": parse_position, "positions": parse_positions,
     "component": parse_component, "seeds": parse_seeds, "indices": parse_indices,
+    "names": parse_names,
     "dtype": lambda s, v, p: _choice(s, v, p, DTYPES), "encoder": lambda s, v, p: _choice(s, v, p, ENCODERS),
 }
 

@@ -86,15 +86,19 @@ def _show(values: dict[str, Value]) -> str:
 
 
 # ------------------------------------------------------------------ one model
-def check_model(model: CausalModel, rlimit: int = DEFAULT_RLIMIT, bound: Optional[Bound] = None) -> list[CheckResult]:
-    """All checks of one model: acyclic, then total, in_domain, effective per variable, then asserts."""
+def check_model(model: CausalModel, rlimit: int = DEFAULT_RLIMIT, bound: Optional[Bound] = None,
+                render_only: Iterable[str] = ()) -> list[CheckResult]:
+    """All checks of one model: acyclic, then total, in_domain, effective per variable, then asserts.
+    ``render_only``: variables a network's prompt renders and no output is meant to depend on
+    (the `render_only` network option): not held to the `effective` check."""
     bound = bound or Bound(rlimit)
     enc = ModelEncoding(model)
     computed = [n for n, v in model.variables.items() if v.mechanism is not None]
     results = [_acyclic(model)]
     results += [_total(model, enc, n, bound) for n in computed]
     results += [_in_domain(model, enc, n, bound) for n in computed if model.variables[n].declared_domain]
-    results += [_effective(model, enc, n, bound) for n in model.intermediates]
+    exempt = set(render_only)
+    results += [_effective(model, enc, n, bound) for n in model.intermediates if n not in exempt]
     results += [_assert(model, enc, p, bound) for p in model.properties]
     return results
 
@@ -276,8 +280,10 @@ def check_spec(spec: Any, rlimit: int = DEFAULT_RLIMIT, timeout: Optional[float]
     several specs); checks left undecided when it runs out are `unknown`, saying why."""
     bound = bound or Bound.of(rlimit, timeout)
     results: list[CheckResult] = []
+    render_only = {n for plan in (getattr(spec, "network_plans", None) or {}).values()
+                   for n in getattr(plan, "render_only", ())}
     for model in spec.models.values():
-        results += check_model(model, bound=bound)
+        results += check_model(model, bound=bound, render_only=render_only)
     for eq in spec.equivalences:
         results.append(check_equivalence(spec.models[eq.left], spec.models[eq.right], pos=eq.pos, bound=bound))
     return results

@@ -69,6 +69,9 @@ class InterventionStore:
         self.used: list[Path] = []
         if mode == "load":
             self._check_folder()
+        else:  # the folder holds this run's interventions only: an older run's would be refused later
+            for old in self.folder.glob(f"*{SUFFIX}") if self.folder.is_dir() else []:
+                old.unlink()
 
     @property
     def loading(self) -> bool:

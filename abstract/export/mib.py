@@ -196,10 +196,15 @@ def export_mib(saved: str | Path, out: str | Path, documents: Optional[Iterable[
         for v in m["variables"]:
             tasks.setdefault((m.get("model") or m["hypothesis"], m.get("network_class") or m["network"], v),
                              set()).add(m["hypothesis"])
-    rows = []
+    rows, skipped = [], []
     root = Path(out)
     for m in chosen.values():
-        for variable, basis in subspaces(m).items():
+        try:
+            found = subspaces(m)
+        except ExportError as err:  # a kind without a subspace (a future basis): listed, not fatal
+            skipped.append({"from": m["path"], "why": str(err)})
+            continue
+        for variable, basis in found.items():
             task = m.get("model") or m["hypothesis"]
             model = m.get("network_class") or m["network"]
             if len(tasks[(task, model, variable)]) > 1:  # two hypotheses align one variable: keep both
@@ -211,9 +216,11 @@ def export_mib(saved: str | Path, out: str | Path, documents: Optional[Iterable[
                          "hidden": int(basis.shape[0]), "hypothesis": m["hypothesis"], "variable": variable,
                          "kind": m["kind"], "seed": int(m["seed"]), "site": m["site"], "from": m["path"],
                          "files": [p.name for p in paths]})
+    if not rows:
+        raise ExportError("nothing to export: " + "; ".join(s["why"] for s in skipped))
     root.mkdir(parents=True, exist_ok=True)
-    (root / "abstract-export.json").write_text(json.dumps({"format": "mib-causal-variable/1", "units": rows},
-                                                          indent=1))
+    (root / "abstract-export.json").write_text(json.dumps({"format": "mib-causal-variable/1", "units": rows,
+                                                           "skipped": skipped}, indent=1))
     return rows
 
 

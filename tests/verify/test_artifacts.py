@@ -134,7 +134,11 @@ def test_the_python_api_saves_and_loads(tmp_path: Path) -> None:
     spec = tmp_path / "two.causal"
     spec.write_text(SPEC)
     s = abstract.load(spec)
+    stale = tmp_path / "iv" / "soft" / "A@L2.resid_post-seed7.safetensors"  # an older run's: replaced
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
     first = s.verify("soft", device="cpu", cache=False, progress=False, save_interventions=tmp_path / "iv")
+    assert not stale.exists()
     again = s.verify("soft", device="cpu", cache=False, progress=False, load_interventions=tmp_path / "iv")
     assert _figures(first.doc) == _figures(again.doc)
     assert [f["kind"] for f in saved_interventions(tmp_path / "iv")] == ["BoundlessDAS"]
@@ -260,7 +264,7 @@ def test_mib_export_writes_featurizers_that_reproduce_the_intervention(saved: tu
     assert next(r for r in rows if r["folder"] == "TwoEq-searched_RotatedVars_A"
                 and r["unit"] == f"ResidualStream(Layer-{layer})")["seed"] == best
     manifest = json.loads((tmp_path / "mib" / "abstract-export.json").read_text())
-    assert manifest["units"] == rows
+    assert manifest["units"] == rows and manifest["skipped"] == []
     metas = {m["path"]: m for m in saved_interventions(out)}
     gen = torch.Generator().manual_seed(0)
     for row in rows:

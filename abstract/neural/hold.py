@@ -24,28 +24,17 @@ from typing import Any, Optional, Sequence
 import torch
 from torch import nn
 
+from ..hypothesis.holds import after
 from .cache import BaseCache, NewAct
 from .hooks import Hooks
 from .sites import Site, SiteError, gather_positions, scatter_positions
 
-# Order of components inside one block (what is computed after what); a held site must come
-# strictly after the intervention site. q/k/v and head_out belong to the attention sub-module.
-COMPONENT_ORDER = {"resid_pre": 0, "q": 1, "k": 1, "v": 1, "head_out": 2, "attn_out": 3, "resid_mid": 4,
-                   "mlp_out": 5, "resid_post": 6}
-
-
 def downstream(held: Site, site: Site) -> bool:
     """Is ``held`` computed strictly after ``site`` (so the intervention can change it)?
-
-    ``resid_post`` of layer L is ``resid_pre`` of layer L+1. Components without a known order
-    count as not downstream (the caller reports them)."""
+    (:func:`abstract.hypothesis.holds.after` on their layers and components.)"""
     if held.layer is None or site.layer is None:
         return False
-    a, b = COMPONENT_ORDER.get(held.component), COMPONENT_ORDER.get(site.component)
-    if a is None or b is None:
-        return False
-    return (held.layer, a) > (site.layer, b) and not (site.component == "resid_post" and held.layer == site.layer + 1
-                                                        and held.component == "resid_pre")
+    return after((held.layer, held.component), (site.layer, site.component))
 
 
 def _first(x: Any) -> torch.Tensor:

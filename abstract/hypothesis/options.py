@@ -22,6 +22,7 @@ from .components import COMPONENTS, canonical_component
 SITE, INTERVENTION, SEARCH, TRAIN, DATA, NETWORK = "site", "intervention", "search", "train", "data", "network"
 SECTIONS = (SITE, INTERVENTION, SEARCH, TRAIN, DATA, NETWORK)
 HOLD = "hold"  # `hold ...`: sites kept at their base values (path patching; hypothesis/holds.py)
+SECTIONS = SECTIONS + (HOLD,)
 
 # network kinds as far as `check` can tell them apart without running a builder:
 #   torch -- a plain module (`torch "f.py:fn"` without prompt/answer): activations are layer outputs;

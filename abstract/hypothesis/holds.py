@@ -122,7 +122,8 @@ def read_holds(h: ast.HypothesisDecl, kind: Optional[str], network: Any, variabl
                                     hint="e.g. `hold component attn_out, layer 10..11`"))
         if opts.get("layers") == "*":
             errors.append(SpecError("`hold layer *` would hold the aligned site itself and everything before it",
-                                    where["layer"], hint="list the layers after the aligned sites, e.g. `layer 10..11`"))
+                                    where["layer"],
+                                    hint="list the layers after the aligned sites, e.g. `layer 10..11`"))
         if opts.get("positions") == "*":
             errors.append(SpecError("`hold position *` is what leaving `position` out means", where["position"],
                                     hint="leave `position` out to hold every token"))
@@ -132,7 +133,8 @@ def read_holds(h: ast.HypothesisDecl, kind: Optional[str], network: Any, variabl
                 if c not in allowed:
                     why = ("the residual stream carries every path, so holding it cuts them all"
                            if kind == LM else "a plain torch network exposes only its layer outputs")
-                    errors.append(SpecError(f"component `{c}` cannot be held on {'a language model' if kind == LM else 'a plain torch network'}: {why}",
+                    net = "a language model" if kind == LM else "a plain torch network"
+                    errors.append(SpecError(f"component `{c}` cannot be held on {net}: {why}",
                                             where.get("component", decl.pos),
                                             hint=f"hold {' or '.join(allowed)}"))
         for p in opts.get("positions") or ():

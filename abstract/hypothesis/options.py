@@ -20,9 +20,8 @@ from .components import COMPONENTS, canonical_component
 
 # sections
 SITE, INTERVENTION, SEARCH, TRAIN, DATA, NETWORK = "site", "intervention", "search", "train", "data", "network"
-SECTIONS = (SITE, INTERVENTION, SEARCH, TRAIN, DATA, NETWORK)
 HOLD = "hold"  # `hold ...`: sites kept at their base values (path patching; hypothesis/holds.py)
-SECTIONS = SECTIONS + (HOLD,)
+SECTIONS = (SITE, INTERVENTION, SEARCH, TRAIN, DATA, NETWORK, HOLD)
 
 # network kinds as far as `check` can tell them apart without running a builder:
 #   torch -- a plain module (`torch "f.py:fn"` without prompt/answer): activations are layer outputs;

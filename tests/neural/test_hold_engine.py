@@ -111,7 +111,8 @@ hypothesis deep : Copy ~ lm {
     with pytest.raises(SpecError) as e:
         align_hypothesis(spec, "deep", progress=False, device="cpu")
     assert "hold layer 2 is out of range: the network has 2 layers" in e.value.message
-    assert (e.value.pos.line, e.value.pos.column) == (_line(body, "layer 1..5"), 1 + body.index("layer 1..5") - body.index("    hold"))
+    column = 1 + body.index("layer 1..5") - body.index("    hold")
+    assert (e.value.pos.line, e.value.pos.column) == (_line(body, "layer 1..5"), column)
 
 
 @pytest.mark.slow  # a fresh interpreter loading torch and transformers

@@ -92,7 +92,8 @@ def held_path_svg(holds: Optional[Sequence[dict]], site: Optional[dict], grid: O
                 out.append(f'<rect x="{x}" y="{y}" width="{cw}" height="{ch}" fill="#ffffff" stroke="#e3e3e3"/>')
             if site_row == i and layer == site_layer:
                 out.append(f'<rect class="site" x="{x + 1.5}" y="{y + 1.5}" width="{cw - 3}" height="{ch - 3}" '
-                           f'fill="none" stroke="{SITE_STROKE}" stroke-width="3"><title>the aligned site</title></rect>')
+                           f'fill="none" stroke="{SITE_STROKE}" stroke-width="3">'
+                           '<title>the aligned site</title></rect>')
     y0 = top + ch * len(rows) + 16
     out.append(f'<rect x="{left}" y="{y0 - 9}" width="12" height="12" fill="{HELD_FILL}"/>'
                f'<text x="{left + 16}" y="{y0 + 1}" class="axis">H: held at base (H@: at some tokens)</text>')

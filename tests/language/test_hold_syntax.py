@@ -156,3 +156,21 @@ def test_order_of_components():
     assert not after((2, "attn_out"), (2, "attn_out"))
     assert not after((3, "resid_pre"), (2, "resid_post"))  # one tensor, two names
     assert not after((3, "unknown"), (2, "resid_post"))
+
+
+def test_the_docs_ioi_path_patching_example_compiles_with_the_ioi_spec():
+    from pathlib import Path
+    import re
+    root = Path(__file__).resolve().parents[2]
+    doc = (root / "docs" / "language.md").read_text()
+    section = doc[doc.index("### Path patching"):]
+    example = re.search(r"```\n(hypothesis through_name_movers.*?)```", section, re.S).group(1)
+    ioi = (root / "specs" / "ioi.causal").read_text()
+    spec = compile_text(ioi + "\n" + example, str(root / "specs" / "ioi.causal"))
+    h = next(x for x in spec.hypotheses if x.name == "through_name_movers")
+    assert [hd.options[0].value for hd in h.holds] == ["attn_out", "mlp_out"]
+    cut = example.replace("hypothesis through_name_movers", "hypothesis cut").replace(
+        "    hold component mlp_out, layer 9..11\n", "    hold component mlp_out, layer 9..11\n"
+        "    hold component attn_out, layer 9\n").replace(
+        "expect iia(duplicate) >= 0.7", "expect iia(duplicate) <= 0.6")
+    compile_text(ioi + "\n" + example + "\n" + cut, "ioi.causal")

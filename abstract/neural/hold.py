@@ -78,6 +78,8 @@ class HoldingRunner:
             pos = self._positions(inputs, h)
 
             def grab(m: nn.Module, a: Any, o: Any, h: Site = h, pos: Optional[torch.Tensor] = pos) -> None:
+                if h in found:  # the first call is the model's own forward (a runner may then probe
+                    return      # its layers one by one, e.g. TorchRunner's chain check)
                 out = _first(o).detach()
                 found[h] = out if pos is None else (pos.to(out.device).unsqueeze(1), gather_positions(out, pos))
             hooks.forward(self.inner.module_for(h), grab)

@@ -264,6 +264,34 @@ def test_torch_layer_hold_leaves_only_the_skip_path():
     assert (free - want).abs().max() > 1e-3
 
 
+class Scaled(nn.Module):
+    """Not a chain in a way the chain probe cannot see: layer 1 receives twice layer 0's output."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(2)
+        self.layers = nn.ModuleList([nn.Linear(4, 6), nn.Linear(6, 6), nn.Linear(6, 6)])
+        self.head = nn.Linear(6, 2)
+
+    def forward(self, x):
+        return self.head(self.layers[2](self.layers[1](2 * self.layers[0](x))))
+
+
+def test_held_values_come_from_the_models_own_forward():
+    """TorchRunner also runs its layers one by one (the chain check), on inputs the model itself
+    does not give them; the held value must be the model's own forward's, so holding layer 1
+    gives exactly the base output."""
+    net = Scaled().eval().requires_grad_(False)
+    g = torch.Generator().manual_seed(4)
+    base, source = torch.randn(5, 4, generator=g), torch.randn(5, 4, generator=g)
+    runner = HoldingRunner(make_runner(net), [Site(layer=1, component="resid_post", position=None)])
+    site = Site(layer=0, component="resid_post", position=None)
+    cache = runner.prepare(base, site)
+    assert not cache.cached  # the probe found the chain broken
+    got = runner.run_from_site(cache, runner.collect(source, site))
+    assert torch.allclose(got, net(base), atol=1e-6)
+
+
 def test_torch_chain_cached_path_honours_holds():
     torch.manual_seed(1)
     net = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 6), nn.Linear(6, 2)).eval().requires_grad_(False)

@@ -235,7 +235,7 @@ class NeuronMask(Configured):
     trainable = True
     parametrization = "sigmoid_mask"
     DEFAULT_L0 = 0.01
-    INIT_LOGIT = 1.0  # every unit starts open (the full interchange); the penalty prunes
+    INIT_LOGIT = 0.0  # on the boundary, closed: a unit opens only when the loss asks for it
     START_TEMPERATURE = 1.0
     END_TEMPERATURE = 0.05
     temperature: torch.Tensor

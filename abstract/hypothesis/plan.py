@@ -7,7 +7,8 @@ typo fails before any network is loaded.
 Options understood (defaults in brackets):
 
 * ``align V [to layer L component C position P] [via I]`` -- I is ``das(dim=k)`` [k=1],
-  ``lowrank(dim=k)``, ``boundless()``, ``full()``, ``neurons(i, j, ...)``.
+  ``lowrank(dim=k)``, ``boundless()``, ``full()``, ``neurons(i, j, ...)``, ``pca(dim=k)``,
+  ``sae("file.safetensors", features=[...])``, ``mask(l0=x, gate=sigmoid|hard_concrete)``.
   Without a layer, the site is chosen by the search on the dev split.
 * ``search layer R, position P, component C`` -- R: int, ``a..b``, ``[..]`` or ``*``;
   P: ``last``, ``first``, an int, a prompt-template slot name, a list, or ``*`` (every token

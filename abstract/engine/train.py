@@ -239,7 +239,10 @@ def train_intervention(runner, encoder, sd: SiteData, interv: InterventionModule
                        on_step: Optional[Callable[[float], None]] = None) -> list[float]:
     """Adam on the intervention's parameters; returns the loss of every step."""
     if interv.fits_data:  # a closed-form basis (pca): fitted on the training split's base activations
-        interv.fit_data(sd.cache.base_act)
+        try:
+            interv.fit_data(sd.cache.base_act)
+        except FeaturizerError as e:
+            raise AlignmentError(f"{e} at {sd.site.label}", hint="raise `train samples`") from None
     params = [p for p in interv.parameters() if p.requires_grad]
     if not params:
         return []

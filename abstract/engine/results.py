@@ -122,6 +122,11 @@ class InterventionInfo:
     neurons: Optional[tuple[int, ...]] = None
     parametrization: Optional[str] = None
     effective_dim: Union[int, float, None] = None
+    # featurizers (abstract/neural/featurizers.py): a mask's open units (effective_dim is their
+    # number), an SAE's interchanged features, the variance share of a PCA basis
+    open_units: Optional[tuple[int, ...]] = None
+    features: Optional[tuple[int, ...]] = None
+    explained_variance: Optional[float] = None
 
     def to_json(self) -> Json:
         out: Json = {"kind": self.kind, "dim": self.dim}
@@ -131,6 +136,11 @@ class InterventionInfo:
         if self.parametrization is not None:
             out["parametrization"] = self.parametrization
             out["effective_dim"] = self.effective_dim
+        for key in ("open_units", "features"):
+            if getattr(self, key) is not None:
+                out[key] = list(getattr(self, key))
+        if self.explained_variance is not None:
+            out["explained_variance"] = self.explained_variance
         return out
 
 

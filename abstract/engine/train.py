@@ -15,6 +15,7 @@ the intervention adds (:meth:`~abstract.neural.interventions.InterventionModule.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
@@ -23,6 +24,7 @@ from torch import nn
 from ..hypothesis.plan import InterventionPlan, TrainPlan, VariablePlan
 from ..language import ast
 from ..neural.cache import BaseCache
+from ..neural.featurizers import Configured, FeaturizerError, NeuronMask, PCASubspace, SAEFeatures
 from ..neural.interventions import (Intervention, InterventionModule, MultiVariableDAS, intervention_class,
                                     random_rotation_control)
 from ..neural.sites import Site
@@ -39,10 +41,24 @@ def make_intervention(ip: InterventionPlan, hidden: int, seed: int, pos: Optiona
     """A fresh intervention module of the planned kind (seeded initialisation); an
     :class:`AlignmentError` (at ``pos``, the align line) when it cannot fit the site."""
     cls = intervention_class(ip.kind)
+    if issubclass(cls, Configured):  # sae, mask: built from their options (an SAE file is read here)
+        return configure(cls, ip, hidden, seed, pos)
     problem = cls.misfit(hidden, dim=ip.dim, neurons=ip.neurons)
     if problem is not None:
         raise AlignmentError(problem, pos)
     return cls.build(hidden, dim=ip.dim, neurons=ip.neurons, seed=seed)
+
+
+def configure(cls: type[Configured], ip: InterventionPlan, hidden: int, seed: int,
+              pos: Optional[ast.Pos] = None) -> Intervention:
+    """A featurizer built from its options; what the spec got wrong (a missing or misshapen SAE
+    file, a feature out of range) is an :class:`AlignmentError` at the `via` clause."""
+    where = ip.pos if ip.pos.line > 0 else pos
+    spec_dir = Path(where.file).parent if where is not None and where.line > 0 else None
+    try:
+        return cls.configure(hidden, dict(ip.options), dim=ip.dim, seed=seed, spec_dir=spec_dir)
+    except FeaturizerError as e:
+        raise AlignmentError(str(e), where) from None
 
 
 @dataclass(frozen=True)
@@ -100,7 +116,19 @@ def describe(ip: InterventionPlan, interv: Intervention, hidden: int) -> Interve
     if isinstance(eff, float):
         eff = round(eff, 2)
     dim = eff if ip.dim is None else ip.dim
-    return InterventionInfo(ip.kind, dim, hidden, neurons, interv.parametrization, eff)
+    return InterventionInfo(ip.kind, dim, hidden, neurons, interv.parametrization, eff, **featurizer_facts(interv))
+
+
+def featurizer_facts(interv: Intervention) -> dict[str, Any]:
+    """What the report says about a featurizer beyond its size: a mask's open units, an SAE's
+    interchanged features, the share of variance a PCA basis explains."""
+    if isinstance(interv, NeuronMask):
+        return {"open_units": interv.open_units}
+    if isinstance(interv, SAEFeatures):
+        return {"features": interv.features}
+    if isinstance(interv, PCASubspace):
+        return {"explained_variance": round(float(interv.explained), 4)}
+    return {}
 
 
 class Unchanged(InterventionModule):
@@ -210,6 +238,11 @@ def fit(params: Sequence[torch.Tensor], n: int, loss_of: Callable[[torch.Tensor,
 def train_intervention(runner, encoder, sd: SiteData, interv: InterventionModule, tp: TrainPlan, seed: int,
                        on_step: Optional[Callable[[float], None]] = None) -> list[float]:
     """Adam on the intervention's parameters; returns the loss of every step."""
+    if interv.fits_data:  # a closed-form basis (pca): fitted on the training split's base activations
+        try:
+            interv.fit_data(sd.cache.base_act)
+        except FeaturizerError as e:
+            raise AlignmentError(f"{e} at {sd.site.label}", hint="raise `train samples`") from None
     params = [p for p in interv.parameters() if p.requires_grad]
     if not params:
         return []

@@ -31,7 +31,10 @@ NETWORK_KINDS = (TORCH, LM)
 DECLARED_KINDS = ("torch", "hf")  # what a `network` line may say
 
 # intervention kinds; `trained` ones learn a basis or mask, the others are fixed interchanges
-INTERVENTIONS = ("das", "lowrank", "boundless", "full", "neurons")
+INTERVENTIONS: tuple[str, ...] = ("das", "lowrank", "boundless", "full", "neurons")
+# bases other than a learned rotation (abstract/neural/featurizers.py)
+INTERVENTIONS += ("pca", "sae", "mask")
+GATES = ("sigmoid", "hard_concrete")  # mask(gate=...)
 INTERVENTION_ALIASES = {"rotation": "das", "low_rank": "lowrank", "vector": "full", "interchange": "full"}
 DEFAULT_INTERVENTION = "das"
 
@@ -83,10 +86,18 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("position", SITE, "position", kinds=(LM,), doc="last, first, a token index or a prompt-template "
                "slot name"),
     # -- via <intervention>(...)
-    OptionSpec("dim", INTERVENTION, "int", default=1, low=1, kinds=("das", "lowrank"), positional=True,
-               doc="size of the learned subspace"),
+    OptionSpec("dim", INTERVENTION, "int", default=1, low=1, kinds=("das", "lowrank", "pca"), positional=True,
+               doc="size of the learned subspace (pca: the top-k principal directions)"),
     OptionSpec("indices", INTERVENTION, "indices", kinds=("neurons",), positional=True,
                doc="the neuron indices interchanged, e.g. neurons(0, 1, 2)"),
+    OptionSpec("path", INTERVENTION, "string", kinds=("sae",), positional=True,
+               doc="the SAE's safetensors file (W_enc, b_enc, W_dec, b_dec), relative to the spec file"),
+    OptionSpec("features", INTERVENTION, "features", kinds=("sae",), positional=True,
+               doc="the SAE feature indices interchanged, e.g. features=[3, 17]"),
+    OptionSpec("l0", INTERVENTION, "float", default=0.01, low=0, kinds=("mask",),
+               doc="final weight of the sparsity penalty (ramps up from 0 over training)"),
+    OptionSpec("gate", INTERVENTION, "gate", default="sigmoid", kinds=("mask",),
+               doc="sigmoid (annealed temperature) or hard_concrete"),
     # -- search ...
     OptionSpec("layer", SEARCH, "layers", low=0, field="layers", doc="an int, a range a..b, a list or * (every layer); "
                "no search: only the align site (every layer when the align names none)"),
@@ -326,11 +337,20 @@ def parse_indices(spec: OptionSpec, v: Any, pos: ast.Pos) -> tuple[int, ...]:
     return tuple(items)
 
 
+def parse_features(spec: OptionSpec, v: Any, pos: ast.Pos) -> tuple[int, ...]:
+    items = v if isinstance(v, list) else [v]
+    if not all(_is_int(i) and i >= 0 for i in items):
+        raise _err(f"`{spec.name}` needs a list of non-negative feature indices, e.g. features=[3, 17], "
+                   f"got {_show(v)}", pos)
+    return tuple(sorted(set(items)))
+
+
 PARSERS: dict[str, Parser] = {
     "int": parse_int, "float": parse_float, "bool": parse_bool, "name": parse_name, "string": parse_string,
     "layer": parse_layer, "layers": parse_layers, "position": parse_position, "positions": parse_positions,
     "component": parse_component, "components": parse_components, "seeds": parse_seeds, "indices": parse_indices,
     "names": parse_names,
+    "features": parse_features, "gate": lambda s, v, p: _choice(s, v, p, GATES),
     "dtype": lambda s, v, p: _choice(s, v, p, DTYPES), "encoder": lambda s, v, p: _choice(s, v, p, ENCODERS),
 }
 

@@ -7,7 +7,8 @@ typo fails before any network is loaded.
 Options understood (defaults in brackets):
 
 * ``align V [to layer L component C position P] [via I]`` -- I is ``das(dim=k)`` [k=1],
-  ``lowrank(dim=k)``, ``boundless()``, ``full()``, ``neurons(i, j, ...)``.
+  ``lowrank(dim=k)``, ``boundless()``, ``full()``, ``neurons(i, j, ...)``, ``pca(dim=k)``,
+  ``sae("file.safetensors", features=[...])``, ``mask(l0=x, gate=sigmoid|hard_concrete)``.
   Without a layer, the site is chosen by the search on the dev split.
 * ``search layer R, position P, component C`` -- R: int, ``a..b``, ``[..]`` or ``*``;
   P: ``last``, ``first``, an int, a prompt-template slot name, a list, or ``*`` (every token
@@ -24,7 +25,7 @@ Options understood (defaults in brackets):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Union
 
 from ..language import ast
@@ -53,12 +54,20 @@ class InterventionPlan:
     kind: str
     dim: Optional[int] = None
     neurons: tuple[int, ...] = ()
+    # featurizer options beyond dim/neurons (sae: path, features; mask: l0, gate), as written
+    options: tuple[tuple[str, Any], ...] = ()
+    pos: ast.Pos = field(default=ast.NOWHERE, compare=False)  # the `via` clause, for run-time errors
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "dim": self.dim}
         if self.kind == "neurons":
             out["neurons"] = list(self.neurons)
+        for key, value in self.options:
+            out[key] = list(value) if isinstance(value, tuple) else value
         return out
+
+    def option(self, key: str, default: Any = None) -> Any:
+        return dict(self.options).get(key, default)
 
 
 @dataclass(frozen=True)
@@ -202,7 +211,28 @@ def _intervention(call: Optional[ast.CallValue], pos: ast.Pos, errors: list[Spec
         chosen = tuple(sorted(set(values["indices"])))
         return InterventionPlan("neurons", len(chosen), chosen)
     dim = values.get("dim", by_name["dim"].default) if "dim" in by_name else None
+    if name in FEATURIZER_KINDS:
+        return _featurizer(name, dim, values, by_name, where, errors)
     return InterventionPlan(name, dim)
+
+
+FEATURIZER_KINDS = ("pca", "sae", "mask")
+
+
+def _featurizer(name: str, dim: Optional[int], values: dict[str, Any], by_name: dict[str, OptionSpec],
+                where: ast.Pos, errors: list[SpecError]) -> Optional[InterventionPlan]:
+    """pca/sae/mask: their options (defaults filled in) kept on the plan with the `via` clause's
+    position, where a problem found at run time (a missing or misshapen SAE file) is reported."""
+    if name == "sae":
+        missing = [k for k in ("path", "features") if k not in values]
+        if missing:
+            errors.append(SpecError(f"sae(...) needs {' and '.join(missing)}", where,
+                                    hint='e.g. sae("sae.safetensors", features=[3, 17])'))
+            return None
+        dim = len(values["features"]) or None
+    given = {**{k: o.default for k, o in by_name.items() if o.default is not None and k != "dim"}, **values}
+    given.pop("dim", None)
+    return InterventionPlan(name, dim, options=tuple(sorted(given.items())), pos=where)
 
 
 # ------------------------------------------------------------------ the plan

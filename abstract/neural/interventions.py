@@ -42,6 +42,9 @@ class InterventionModule(nn.Module):
     shares_basis: ClassVar[bool] = False
     needs_dim: ClassVar[bool] = False
     parametrization: ClassVar[Optional[str]] = None
+    # fitted in closed form on the training split's base activations at the site (PCA) before
+    # any gradient step: the engine calls :meth:`fit_data` once (see ``featurizers.py``)
+    fits_data: ClassVar[bool] = False
 
     @property
     def effective_dim(self) -> Optional[float]:
@@ -54,6 +57,9 @@ class InterventionModule(nn.Module):
     def penalty(self) -> Optional[torch.Tensor]:
         """A term added to the training loss (None: nothing)."""
         return None
+
+    def fit_data(self, base: torch.Tensor) -> None:
+        """Fit on the training split's base activations ``[N, hidden]`` (``fits_data`` kinds)."""
 
 
 class Intervention(InterventionModule):
@@ -406,3 +412,8 @@ def random_rotation_control(hidden: int, k: int, seed: int = 0, low_rank: bool =
     """The "random rotation" control: a seeded, untrained, frozen rotation intervention."""
     cls = LowRankRotation if low_rank else DAS
     return cls(hidden, k, seed=seed).requires_grad_(False).eval()
+
+
+# PCA, SAE and mask kinds live in featurizers.py, which adds them to INTERVENTIONS when imported;
+# imported here, after everything it builds on, so every kind is known wherever this module is.
+from . import featurizers  # noqa: E402,F401

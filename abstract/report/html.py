@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..highlight import highlight_line
+from ..verify.featurizer_text import featurizer_text
 from ..verify.stats import fmt_ci, fmt_value, judged_iia, wilson_interval
 from ..verify.validity import (TRIVIAL_MEANING, against, better_site, better_site_text, do_nothing, do_nothing_interval,
                                expectation_do_nothing, is_trivial, metric_counts, preflight_text, shortfall_text,
@@ -243,6 +244,8 @@ def render_variable(name: str, v: dict[str, Any], hyp: str, scale: tuple[float, 
             ("" if pos is None else f", position {_e(pos)}") + (f" {TRIVIAL_TAG}" if is_trivial(site) else "")
     note = better_site_text(v)
     better_row = f'<tr><th>better site</th><td class="note">{_e(note)}</td></tr>' if note else ""
+    basis = featurizer_text(itv)
+    better_row += f'<tr><th>basis</th><td>{_e(basis)}</td></tr>' if basis else ""
     joint = v.get("joint") or {}
     joint_row = ""
     caption = "Cells: best-seed IIA on held-out pairs, μ = mean over seeds; outlined: the chosen site."

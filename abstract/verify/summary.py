@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 from typing import Any, Sequence
 
+from .featurizer_text import featurizer_text
 from .stats import fmt_ci, fmt_value, judged_iia
 from .validity import (TRIVIAL_MEANING, against, against_text, better_site_text, do_nothing, expectation_do_nothing,
                        is_trivial, metric_counts, preflight_text, shortfall_text, site_label, trivial_sites)
@@ -146,6 +147,9 @@ def format_summary(doc: dict[str, Any], *, width: int = 100, unicode: bool | Non
             note = better_site_text(v)
             if note:
                 out += wrap(f"NOTE: {name}: {note}")
+            basis = featurizer_text(v.get("intervention"))
+            if basis:
+                out += wrap(f"{name}: {basis}", indent=2)
             site = v.get("site") or {}
             trivial += [f"{name} {site_label(t)}" for t in trivial_sites(v.get("grid"))
                         if (t["layer"], t["position"]) != (site.get("layer"), site.get("position"))]

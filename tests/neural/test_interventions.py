@@ -143,13 +143,15 @@ def test_gradients_reach_rotation(iv, pair):
 def test_each_kind_declares_what_it_can_do():
     """The engine asks the class, so the declarations are the contract."""
     from abstract.neural.interventions import INTERVENTIONS, intervention_class
-    assert set(INTERVENTIONS) == {"full", "neurons", "das", "lowrank", "boundless"}
+    assert set(INTERVENTIONS) == {"full", "neurons", "das", "lowrank", "boundless", "pca", "sae", "mask"}
     for kind, cls in INTERVENTIONS.items():
         assert intervention_class(kind) is cls and cls.kind == kind
     caps = {k: (c.trainable, c.stackable, c.shares_basis, c.needs_dim) for k, c in INTERVENTIONS.items()}
     assert caps == {"full": (False, False, False, False), "neurons": (False, False, False, False),
                     "das": (True, True, True, True), "lowrank": (True, True, True, True),
-                    "boundless": (True, False, False, False)}
+                    "boundless": (True, False, False, False), "pca": (True, False, False, True),
+                    "sae": (False, False, False, False), "mask": (True, False, False, False)}
+    assert [k for k, c in INTERVENTIONS.items() if c.fits_data] == ["pca"]  # fitted on data, not by gradient
     with pytest.raises(KeyError, match="known: full"):
         intervention_class("rotate")
 

@@ -11,6 +11,7 @@ cached input with a forward hook on the sub-module that splices in the new value
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Mapping, Optional, Sequence, Union
 
 import torch
@@ -145,7 +146,7 @@ class LMRunner:
         with Hooks() as hooks:
             for site in wanted:
                 if uses_taps(site):
-                    register_read(hooks, self, site, lambda act, s=site: grab(s, act))
+                    register_read(hooks, self, site, functools.partial(grab, site))
                     continue
                 mod = self.module_for(site)
                 if site.component == "resid_pre":
@@ -179,7 +180,7 @@ class LMRunner:
             hooks.forward(self.blocks[-1], lambda m, a, o: final.__setitem__("out", _first(o)))
             for site in sites:
                 if uses_taps(site):
-                    register_read(hooks, self, site, lambda act, s=site: subs.__setitem__(s, act))
+                    register_read(hooks, self, site, functools.partial(subs.__setitem__, site))
                 elif site.component in ("attn_out", "mlp_out"):
                     hooks.forward(self.module_for(site), lambda m, a, o, s=site: subs.__setitem__(s, _first(o)))
             self._forward(inputs)

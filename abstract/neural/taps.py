@@ -103,20 +103,23 @@ def attention_layout(runner: Any, layer: int) -> AttnLayout:
                    or getattr(config, "hidden_size", 0) // max(n_heads, 1))
     q_w, kv_w = n_heads * head_dim, n_kv * head_dim
     parts: dict[str, tuple[nn.Module, str, int, int]] = {}
+    def mod(name: str) -> nn.Module:
+        return get_module(attn, name)
+
     if hasattr(attn, "c_attn") and hasattr(attn, "c_proj"):  # GPT-2
-        fused, out = attn.c_attn, attn.c_proj
+        fused, out = mod("c_attn"), mod("c_proj")
         parts = {"q": (fused, "output", 0, head_dim), "k": (fused, "output", q_w, head_dim),
                  "v": (fused, "output", 2 * q_w, head_dim)}
     elif hasattr(attn, "query_key_value") and hasattr(attn, "dense"):  # GPT-NeoX: per head [q|k|v]
-        fused, out = attn.query_key_value, attn.dense
+        fused, out = mod("query_key_value"), mod("dense")
         parts = {c: (fused, "output", i * head_dim, 3 * head_dim) for i, c in enumerate(("q", "k", "v"))}
     elif hasattr(attn, "qkv_proj") and hasattr(attn, "o_proj"):  # Phi-3
-        fused, out = attn.qkv_proj, attn.o_proj
+        fused, out = mod("qkv_proj"), mod("o_proj")
         parts = {"q": (fused, "output", 0, head_dim), "k": (fused, "output", q_w, head_dim),
                  "v": (fused, "output", q_w + kv_w, head_dim)}
     elif all(hasattr(attn, p) for p in ("q_proj", "k_proj", "v_proj", "o_proj")):  # Llama-like
-        out = attn.o_proj
-        parts = {c: (getattr(attn, f"{c}_proj"), "output", 0, head_dim) for c in ("q", "k", "v")}
+        out = mod("o_proj")
+        parts = {c: (mod(f"{c}_proj"), "output", 0, head_dim) for c in ("q", "k", "v")}
     else:
         raise SiteError(f"cannot find the heads of {type(attn).__name__}: expected GPT-2 (c_attn/c_proj), GPT-NeoX "
                         "(query_key_value/dense), Phi-3 (qkv_proj/o_proj) or Llama-like (q/k/v/o_proj) projections")
@@ -222,6 +225,26 @@ def register_read(hooks: Hooks, runner: Any, site: Site, on_act: Callable[[torch
             hooks.forward(tap.module, lambda m, a, o, i=i, t=tap: got(i, t, _first(o)))
 
 
+def _write_resid_mid(hooks: Hooks, tap: Tap, positions: torch.Tensor, part: torch.Tensor) -> None:
+    """Set the MLP branch's input to ``part`` and add ``part - old`` to the block's output, whose
+    residual is resid_mid: together, resid_mid itself is ``part`` for the rest of the network."""
+    assert tap.block is not None
+    delta: dict[str, torch.Tensor] = {}
+
+    def pre(m: nn.Module, a: tuple, k: dict) -> tuple[tuple, dict]:
+        x = _first_input(a, k)
+        delta["d"] = part.to(x.dtype) - gather_positions(x, positions)
+        return _with_first_input(a, k, _set_columns(x, positions, 0, x.shape[-1], part))
+
+    def post(m: nn.Module, a: tuple, o: Any) -> Any:
+        h = _first(o)
+        rows = torch.arange(h.shape[0], device=h.device)
+        return _replace_first(o, h.index_put((rows, positions.to(h.device)), delta.pop("d"), accumulate=True))
+
+    hooks.forward_pre(tap.module, pre, with_kwargs=True)
+    hooks.forward(tap.block, post)
+
+
 def register_write(hooks: Hooks, runner: Any, site: Site, positions: torch.Tensor, value: torch.Tensor) -> None:
     """Hooks that set ``site`` to ``value`` (``[B, width]``, members concatenated) at ``positions``."""
     taps = site_taps(runner, site)
@@ -230,20 +253,7 @@ def register_write(hooks: Hooks, runner: Any, site: Site, positions: torch.Tenso
         raise ValueError(f"{site.label} holds {sum(widths)} values per example, got {value.shape[-1]}")
     for tap, part in zip(taps, torch.split(value, widths, dim=-1)):
         if tap.block is not None:  # resid_mid: the MLP branch reads the new value, the residual takes the change
-            delta: dict[str, torch.Tensor] = {}
-
-            def pre(m: nn.Module, a: tuple, k: dict, part: torch.Tensor = part) -> tuple[tuple, dict]:
-                x = _first_input(a, k)
-                delta["d"] = part.to(x.dtype) - gather_positions(x, positions)
-                return _with_first_input(a, k, _set_columns(x, positions, 0, x.shape[-1], part))
-
-            def post(m: nn.Module, a: tuple, o: Any) -> Any:
-                h = _first(o)
-                rows = torch.arange(h.shape[0], device=h.device)
-                return _replace_first(o, h.index_put((rows, positions.to(h.device)), delta.pop("d"), accumulate=True))
-
-            hooks.forward_pre(tap.module, pre, with_kwargs=True)
-            hooks.forward(tap.block, post)
+            _write_resid_mid(hooks, tap, positions, part)
         elif tap.side == "input":
             hooks.forward_pre(tap.module, lambda m, a, k, t=tap, p=part: _with_first_input(
                 a, k, _set_columns(_first_input(a, k), positions, t.lo, t.hi, p)), with_kwargs=True)

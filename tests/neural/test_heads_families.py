@@ -73,8 +73,10 @@ def test_interventions_on_a_head_cached_equals_hooked_with_grads(lm, make):
         src = runner.collect(source, site)
         interv = make(src.shape[-1])
         cache = runner.prepare(base, site)
-        cached = runner.run_from_site(cache, lambda b: interv(b, src), logit_positions=cache.positions)
-        hooked = runner.run_with_hook(base, site, lambda b: interv(b, src), logit_positions=cache.positions)
+        def new(b, interv=interv, src=src):
+            return interv(b, src)
+        cached = runner.run_from_site(cache, new, logit_positions=cache.positions)
+        hooked = runner.run_with_hook(base, site, new, logit_positions=cache.positions)
         assert torch.allclose(cached, hooked, atol=1e-5), comp
         params = [p for p in interv.parameters() if p.requires_grad]
         if params:

@@ -7,6 +7,9 @@ test_heads_handwritten.py):
   the last-token logits must equal the source run's;
 * all heads of a layer as one group are the attention output projection's whole input, so
   interchanging that group equals interchanging ``attn_out`` at the same token;
+* a query of zero attends uniformly: with every query head of a layer set to zero at the last
+  token, each head's output there is the mean of its (key-value) head's values over the prompt,
+  which checks the q, v and head_out slices and the GQA head mapping of every family;
 * the cached path equals the hook path for every component, with DAS, low-rank, neuron and
   full interventions on a head's vector, and gradients reach the intervention.
 """
@@ -20,7 +23,7 @@ from abstract.neural.sites import Site
 from neural_testkit import VOCAB
 
 PARALLEL = {"gpt_neox"}
-INTERVENED = {"gpt2", "gpt_neox", "llama", "phi3"}  # the testkit's NeoX uses a parallel residual: no resid_mid
+INTERVENED = {"gpt2", "llama"}  # fused q/k/v and separate projections with GQA  # the testkit's NeoX uses a parallel residual: no resid_mid
 
 
 def _pair(seed: int = 0, batch: int = 3, seq: int = 5):
@@ -65,7 +68,7 @@ def test_all_heads_of_a_layer_equal_attn_out(lm):
                          ids=["das", "lowrank", "neurons", "full"])
 def test_interventions_on_a_head_cached_equals_hooked_with_grads(lm, make):
     if lm.config.model_type not in INTERVENED:
-        pytest.skip("one family per head layout (fused GPT-2, per-head NeoX, fused Phi-3, separate Llama)")
+        pytest.skip("GPT-2 (fused) and Llama (separate, GQA) here; every layout in the identities above")
     runner = make_runner(lm)
     base, source = _pair(seed=2)
     for comp in ("head_out", "q", "k", "v") + (() if lm.config.model_type in PARALLEL else ("resid_mid",)):
@@ -82,3 +85,27 @@ def test_interventions_on_a_head_cached_equals_hooked_with_grads(lm, make):
         if params:
             cached.sum().backward()
             assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in params), comp
+
+
+def test_zero_queries_attend_uniformly_to_the_values(lm):
+    runner = make_runner(lm)
+    cfg = lm.config
+    n_heads = cfg.num_attention_heads
+    n_kv = getattr(cfg, "num_key_value_heads", None) or n_heads
+    seq, layer = 4, 1  # within every sliding window of the testkit (4)
+    batch, _ = _pair(seed=3, seq=seq)
+    queries = Site(component="q", position="last", heads=tuple((layer, h) for h in range(n_heads)))
+    values = [runner.collect(batch, Site(component="v", position=p, heads=tuple((layer, h) for h in range(n_kv))))
+              for p in range(seq)]
+    out_proj = runner.module_for(Site(layer, "head_out", "last", head=0))
+    seen = {}
+    handle = out_proj.register_forward_pre_hook(lambda m, a: seen.__setitem__("z", a[0][:, -1].detach()))
+    try:
+        with torch.no_grad():
+            zero = torch.zeros(3, runner.collect(batch, queries).shape[-1])
+            runner.run_with_hook(batch, queries, zero)
+    finally:
+        handle.remove()
+    head_dim = values[0].shape[-1] // n_kv
+    want = torch.stack(values, dim=1).view(3, seq, n_kv, head_dim).mean(dim=1).repeat_interleave(n_heads // n_kv, 1)
+    assert torch.allclose(seen["z"].view(3, n_heads, head_dim), want, atol=1e-5)

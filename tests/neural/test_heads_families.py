@@ -22,8 +22,8 @@ from abstract.neural.sites import Site
 
 from neural_testkit import VOCAB
 
-PARALLEL = {"gpt_neox"}
-INTERVENED = {"gpt2", "llama"}  # fused q/k/v and separate projections with GQA  # the testkit's NeoX uses a parallel residual: no resid_mid
+PARALLEL = {"gpt_neox"}  # the testkit's NeoX uses a parallel residual: no resid_mid
+INTERVENED = {"gpt2", "llama"}  # fused q/k/v and separate projections with GQA
 
 
 def _pair(seed: int = 0, batch: int = 3, seq: int = 5):

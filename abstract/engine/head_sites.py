@@ -68,6 +68,6 @@ def grid_head_axis(runner: Any, component: str, heads: Any, layers: Sequence[int
     axis = tuple(range(n)) if heads in (None, "*") else tuple(heads)
     for head in axis:
         if not 0 <= head < n:
-            raise AlignmentError(f"search head {head} is out of range: component {component} has {n} heads per "
+            raise AlignmentError(f"head {head} is out of range: component {component} has {n} heads per "
                                  "layer", where, hint=_hint(runner, component, list(layers)))
     return axis

@@ -158,8 +158,11 @@ def resolve_sites(plan: Plan, h: ast.HypothesisDecl, runner, encoder,
                 positions = tuple(search.positions or [vp.position if vp.position is not None else "last"])
                 for p in positions:
                     check.position(p, position_at if search.positions else _option_pos(decl.site, "position", vp.pos))
-        grid_heads = grid_head_axis(runner, component, search.heads, grid_layers,
-                                    _option_pos(h.search, "head", _option_pos(h.search, "component", h.pos)))
+        heads_at = _option_pos(h.search, "head", _option_pos(h.search, "component", h.pos))
+        heads_asked = search.heads
+        if heads_asked is None and vp.head is not None and vp.layer is None:  # the grid chooses only the layer
+            heads_asked, heads_at = (vp.head,), _option_pos(decl.site, "head", vp.pos)
+        grid_heads = grid_head_axis(runner, component, heads_asked, grid_layers, heads_at)
         align_site, align_position = None, None
         if vp.layer is not None or vp.heads:
             for layer in sorted({la for la, _ in vp.heads or ()} | ({vp.layer} if vp.layer is not None else set())):

@@ -83,7 +83,8 @@ hypothesis grid : Copy ~ lm {
     ("llama", "align a to layer 1 component v head 2 position last", "head 2", "2 key-value heads"),
     ("gpt2", "align a to heads [0.1, 1.7] position last", "heads [0.1, 1.7]", "head 7 out of range"),
     ("gpt2", "align a to heads [0.1, 5.0] position last", "heads [0.1, 5.0]", "layer 5 is out of range"),
-    ("gpt2", "align a\n    search layer *, component q, head [1, 9]", "head [1, 9]", "search head 9 is out of range"),
+    ("gpt2", "align a\n    search layer *, component q, head [1, 9]", "head [1, 9]", "head 9 is out of range"),
+    ("gpt2", "align a to component head_out head 7 position last", "head 7", "head 7 is out of range"),
     ("gpt_neox", "align a to layer 0 component resid_mid", "component resid_mid", "use_parallel_residual"),
 ])
 def test_head_site_problems_are_located_before_any_training(tmp_path, family, line, needle, fragment):

@@ -198,6 +198,8 @@ class LMRunner:
             else:
                 start = layer
                 hidden = _hidden_arg(*recorded[layer])
+                if uses_taps(site) and site not in subs:  # a head group's later layer must have run too
+                    raise RuntimeError(f"{site.label}: blocks {list(site.layers)} were not all reached")
                 act = gather_positions(subs[site] if site in subs else hidden, pos)
             kept = [_with_hidden(a, k, None) for a, k in recorded[start:]]
             caches[site] = BaseCache(site=site, base_act=act, positions=pos, hidden=hidden,

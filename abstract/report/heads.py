@@ -32,7 +32,7 @@ def split_by_position(grid: dict[str, Any]) -> list[tuple[Any, Optional[str], di
         def pick(rows: Any, cols: list[int] = cols) -> Any:
             return None if rows is None else [[row[j] if j < len(row) else None for j in cols] for row in rows]
 
-        sub = {"layers": list(grid.get("layers") or []), "positions": [heads[j] for j in cols],
+        sub = {"layers": list(grid.get("layers") or []), "positions": [f"H{heads[j]}" for j in cols],
                "position_tokens": [], "component": grid.get("component"),
                "iia_max": pick(grid.get("iia_max")), "iia_mean": pick(grid.get("iia_mean")),
                "trivial": pick(grid.get("trivial"))}
@@ -45,7 +45,7 @@ def _at(site: Optional[dict[str, Any]], position: Any) -> Optional[dict[str, Any
     """``site`` as a cell of the layer x head map of ``position`` (None when it is not in it)."""
     if not isinstance(site, dict) or site.get("head") is None or site.get("position") != position:
         return None
-    return {"layer": site.get("layer"), "position": site.get("head")}
+    return {"layer": site.get("layer"), "position": f"H{site.get('head')}"}
 
 
 def head_heatmaps(grid: dict[str, Any], site: dict[str, Any], title: str, *, better: Optional[dict[str, Any]] = None,

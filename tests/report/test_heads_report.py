@@ -18,7 +18,7 @@ def test_a_head_grid_splits_into_one_layer_by_head_map_per_position():
     parts = split_by_position(GRID)
     assert [p for p, _, _ in parts] == ["b", "last"]
     _, token, last = parts[1]
-    assert token == "=" and last["positions"] == [0, 1, 2]
+    assert token == "=" and last["positions"] == ["H0", "H1", "H2"]
     assert last["iia_max"] == [[0.2, 0.4, 0.6], [0.8, 1.0, 0.25]]
     assert parts[0][2]["trivial"] == [[False] * 3, [False, False, True]]
 

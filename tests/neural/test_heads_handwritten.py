@@ -193,10 +193,10 @@ def test_head_sites_match_hand_written(family, layer):
             cache = runner.prepare(base, site)
             cached = runner.run_from_site(cache, src)
             hooked = runner.run_with_hook(base, site, src)
-        assert torch.allclose(src, src_vec, atol=TOL), (comp, head)
-        assert torch.allclose(cache.base_act, base_vec, atol=TOL), (comp, head)
-        assert torch.allclose(cached, want, atol=TOL * 10), (comp, head, float((cached - want).abs().max()))
-        assert torch.allclose(hooked, want, atol=TOL * 10), (comp, head)
+        assert torch.allclose(src, src_vec, atol=TOL, rtol=0), (comp, head)
+        assert torch.allclose(cache.base_act, base_vec, atol=TOL, rtol=0), (comp, head)
+        assert torch.allclose(cached, want, atol=TOL, rtol=0), (comp, head, float((cached - want).abs().max()))
+        assert torch.allclose(hooked, want, atol=TOL, rtol=0), (comp, head)
         assert not torch.allclose(want, base_rec_logits(hand, model, base), atol=1e-4), "splice had no effect"
 
 
@@ -225,9 +225,9 @@ def test_head_group_across_layers_matches_hand_written(family):
         got = runner.run_from_site(runner.prepare(base, site), src)
         hooked = runner.run_with_hook(base, site, src)
     assert site.layer == 0 and src.shape[-1] == 2 * vecs[0].shape[-1]
-    assert torch.allclose(src, torch.cat(vecs, dim=-1), atol=TOL)
-    assert torch.allclose(got, want, atol=TOL * 10)
-    assert torch.allclose(hooked, want, atol=TOL * 10)
+    assert torch.allclose(src, torch.cat(vecs, dim=-1), atol=TOL, rtol=0)
+    assert torch.allclose(got, want, atol=TOL, rtol=0)
+    assert torch.allclose(hooked, want, atol=TOL, rtol=0)
 
 
 def test_head_ranges_and_parallel_residual_are_site_errors(family):

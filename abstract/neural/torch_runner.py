@@ -66,6 +66,9 @@ class TorchRunner:
 
     def site_path(self, site: Site) -> str:
         """The module path whose output is the site (``site.module``, else layer N's path)."""
+        if site.head is not None or site.heads or site.component == "resid_mid":
+            raise SiteError(f"{site.label}: a plain torch network has no attention heads or blocks; its sites "
+                            "are layer outputs")
         if site.module is not None:
             return site.module
         if not self.layer_paths:

@@ -20,6 +20,7 @@ from .diagnostics import render_failing_pairs, render_training
 from .holds import held_path_svg, holds_line
 from .style import CSS
 from .svg import KIND_FILL, KIND_STROKE, causal_graph_svg, document_scale, grid_values, heatmap_svg
+from .heads import head_heatmaps, head_text
 
 CONTROL_NAMES = {"random_network": "untrained network", "random_rotation": "random rotation"}
 
@@ -216,6 +217,8 @@ def render_variable(name: str, v: dict[str, Any], hyp: str, scale: tuple[float, 
     levels = {"chance": chance, "do nothing": None if base is None else base["value"]}
     fig = heatmap_svg(grid, site, title=f"{hyp}: IIA of {name} by layer and position", better=better,
                       scale=scale, levels=levels)
+    if grid.get("heads"):  # a head grid: one layer x head heatmap per position
+        fig = head_heatmaps(grid, site, f"{hyp}: IIA of {name}", better=better, scale=scale, levels=levels)
     fig += held_path_svg(holds, site, grid)  # path patching: the held components beside the grid
     extra = ", ".join(f"{_e(k)}={_e(x)}" for k, x in itv.items() if k not in ("kind",) and x is not None)
     correct, n = iia.get("correct"), iia.get("n")
@@ -241,6 +244,7 @@ def render_variable(name: str, v: dict[str, Any], hyp: str, scale: tuple[float, 
                        + (f' <span class="sub">({_e(s.get("correct"))}/{_e(s.get("n"))})</span>' if s.get("n") else "")
                        for s in v.get("seeds") or [])
     where = f'layer {_e(site.get("layer"))}, {_e(site.get("component") or grid.get("component") or "")}' + \
+            head_text(site) + \
             ("" if pos is None else f", position {_e(pos)}") + (f" {TRIVIAL_TAG}" if is_trivial(site) else "")
     note = better_site_text(v)
     better_row = f'<tr><th>better site</th><td class="note">{_e(note)}</td></tr>' if note else ""

@@ -106,7 +106,7 @@ def _hatch(x: float, y: float, w: float, h: float, ink: str, step: float = 9, ma
 
 def heatmap_svg(grid: dict[str, Any], site: dict[str, Any] | None = None, title: str = "",
                 better: dict[str, Any] | None = None, scale: tuple[float, float] | None = None,
-                levels: dict[str, float | None] | None = None) -> str:
+                levels: dict[str, float | None] | None = None, columns: str = "position") -> str:
     """Layers (rows) x positions (columns) of best-seed IIA, mean over seeds in small print,
     the chosen site outlined, trivial cells (``grid["trivial"]``) hatched and marked T, the
     grid's better site (`better`) outlined dashed, and a legend underneath. The colour scale is
@@ -133,7 +133,7 @@ def heatmap_svg(grid: dict[str, Any], site: dict[str, Any] | None = None, title:
         width = max(width, 380)
     out = [f'<svg class="heatmap" role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
            f"<title>{_e(title or 'IIA by layer and position')}</title>"]
-    out.append(f'<text x="{left}" y="12" class="axis">rows: layer · columns: position</text>')
+    out.append(f'<text x="{left}" y="12" class="axis">rows: layer · columns: {_e(columns)}</text>')
     for j, pos in enumerate(positions):
         x = left + j * cw + cw / 2
         name = "vector" if pos is None else str(pos)
@@ -150,7 +150,7 @@ def heatmap_svg(grid: dict[str, Any], site: dict[str, Any] | None = None, title:
             m = _cell(vmean, i, j) if vmean is not None and vmean is not vmax else None
             fill, ink = iia_color(v, low, high)
             x = left + j * cw
-            tip = f"layer {layer}, position {positions[j]}: best {_fmt(v)}"
+            tip = f"layer {layer}, {columns} {positions[j]}: best {_fmt(v)}"
             tip += f", mean {_fmt(m)}" if m is not None else ""
             tip += f" ({TRIVIAL_LEGEND})" if _flag(trivial, i, j) else ""
             out.append(f'<g><title>{_e(tip)}</title><rect x="{x}" y="{y}" width="{cw}" height="{ch}" '

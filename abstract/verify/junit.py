@@ -127,6 +127,10 @@ def _expectation_case(suite: ET.Element, stem: str, h: dict[str, Any], e: dict[s
         site = var.get("site") or {}
         pos = site.get("position")
         where = f"layer {site.get('layer')} {site.get('component') or ''} {'' if pos is None else pos}".strip()
+        if site.get("head") is not None:
+            where += f" head {site['head']}"
+        if site.get("heads"):
+            where += " heads " + ", ".join(f"{la}.{hd}" for la, hd in site["heads"])
         items += [("site", where if site else None),
                   ("site.trivial", _bool(site.get("trivial"))),
                   ("iia_mean_over_seeds", (var.get("iia") or {}).get("mean"))]

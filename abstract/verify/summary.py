@@ -152,7 +152,8 @@ def format_summary(doc: dict[str, Any], *, width: int = 100, unicode: bool | Non
                 out += wrap(f"{name}: {basis}", indent=2)
             site = v.get("site") or {}
             trivial += [f"{name} {site_label(t)}" for t in trivial_sites(v.get("grid"))
-                        if (t["layer"], t["position"]) != (site.get("layer"), site.get("position"))]
+                        if (t["layer"], t["position"], t.get("head")) !=
+                        (site.get("layer"), site.get("position"), site.get("head"))]
         if trivial:
             out += wrap(f"trivial grid sites ({TRIVIAL_MEANING}; a search skips them unless named): "
                         + ", ".join(trivial))

@@ -80,7 +80,12 @@ def site_label(site: Any, component: Any = None) -> str:
         return "?"
     comp = site.get("component") or component
     pos = site.get("position")
-    return f"L{site.get('layer')}" + (f".{comp}" if comp else "") + ("" if pos is None else f"@{pos}")
+    heads, head = site.get("heads"), site.get("head")
+    if heads:  # a head group: H[9.6,9.9].head_out@last
+        where = "H[" + ",".join(f"{la}.{hd}" for la, hd in heads) + "]"
+    else:
+        where = f"L{site.get('layer')}" + ("" if head is None else f".H{head}")
+    return where + (f".{comp}" if comp else "") + ("" if pos is None else f"@{pos}")
 
 
 def is_trivial(site: Any) -> bool:
@@ -93,12 +98,14 @@ def trivial_sites(grid: Any) -> list[dict[str, Any]]:
         return []
     flags, layers = grid.get("trivial"), grid.get("layers") or []
     positions = grid.get("positions") or [None]
+    heads = grid.get("heads") or []
     out = []
     for i, row in enumerate(flags if isinstance(flags, list) else []):
         for j, flag in enumerate(row if isinstance(row, list) else []):
             if flag is True and i < len(layers):
                 out.append({"layer": layers[i], "component": grid.get("component"),
-                            "position": positions[j] if j < len(positions) else None})
+                            "position": positions[j] if j < len(positions) else None,
+                            **({"head": heads[j]} if j < len(heads) else {})})
     return out
 
 

@@ -76,6 +76,8 @@ class Encoder(Protocol):
 
     def class_logits(self, out: Any) -> torch.Tensor: ...
 
+    def class_log_probs(self, out: Any) -> torch.Tensor: ...
+
     def site_position(self, position: Any, inputs: Sequence[Input] = ()) -> Any: ...
 
     def position_token(self, position: Any, example: Optional[Input] = None) -> str: ...
@@ -115,6 +117,10 @@ class TorchEncoder:
                              f"outputs {self.classes.outputs} have {len(self.classes)} classes: expected "
                              f"[batch, {len(self.classes)}] logits")
         return out
+
+    def class_log_probs(self, out: Any) -> torch.Tensor:
+        """Log-softmax of the class logits: a classifier's distribution is over its classes."""
+        return self.class_logits(out).float().log_softmax(-1)
 
     def site_position(self, position: Any, inputs: Sequence[Input] = ()) -> None:
         """None: sites of a plain module address the whole activation vector."""
@@ -213,6 +219,12 @@ class LMEncoder:
         """Each class's first-token logit (float32), at whatever positions ``out`` holds."""
         out = out.logits if hasattr(out, "logits") else out
         return out[..., self.class_tokens_t.to(out.device)].float()
+
+    def class_log_probs(self, out: Any) -> torch.Tensor:
+        """Each class's answer log-probability under the full next-token distribution (the
+        probability an effect size reports is the model's, not renormalised over the classes)."""
+        out = out.logits if hasattr(out, "logits") else out
+        return out.float().log_softmax(-1)[..., self.class_tokens_t.to(out.device)]
 
     def site_position(self, position: Any, inputs: Sequence[Input] = ()) -> Any:
         """Spec position -> runner position (``last``/``first``/int, or ``slot:NAME``).

@@ -43,6 +43,8 @@ from ..neural.runner import make_runner
 from ..neural.sites import Site
 from ..seeds import SeedStreams
 from .controls import random_network_control, random_rotation_result
+from .controls import noise_result
+from .effects import intervened, measure_effects, source_labels, source_log_probs
 from .diagnostics import failing_pairs
 from .data import PairSet, dataset_summary, shortfalls, encode_pairs, isolate_pairs, make_splits, memoized, pair_key
 from .builder import check_fits
@@ -53,6 +55,7 @@ from .joint_data import JointPairSet, encode_joint, joint_summary, make_joint_sp
 from .networks import LoadedNetwork, load_network
 from .results import (ControlResult, Count, DatasetResult, HypothesisResult, JointMembership, MultiResult, SplitSizes,
                       TrainSettings, VariableResult)
+from .results import Effects
 from .search import Cell, SearchOutcome, VariableContext, best_cell, run_variable
 from .sites import VariableSites, resolve_sites
 from .preflight import PreflightError, PreflightReport, preflight
@@ -156,6 +159,8 @@ class HypothesisRun:
         self.trivial: dict[str, dict[Site, bool]] = {}
         self.preflight: Optional[PreflightReport] = None
         self.do_nothing: dict[str, Count] = {}
+        self.effects: dict[str, Effects] = {}
+        self.source_runs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # test pairs' source run, labels
 
     # ----- the run ------------------------------------------------------------------------
     def run(self) -> HypothesisResult:
@@ -307,6 +312,11 @@ class HypothesisRun:
             unchanged = predict(self.runner, self.encoder, ctx.data(cell.site, "test"), nothing)
             self.do_nothing[vp.name] = Count(*count_correct(unchanged, test.label))
             baseline["cause"][vp.name] = Count(*count_correct(unchanged, test.label, test.changed))
+            self.source_runs[vp.name] = (source_log_probs(self.runner, self.encoder, test),
+                                         source_labels(self.model, self.encoder, test))
+            sd = ctx.data(cell.site, "test")
+            self.effects[vp.name] = measure_effects(self.runner, self.encoder, sd, intervened(sd, cell.interv), test,
+                                                    self.source_runs[vp.name])
         for (a, b), pairs in self.isolate.items():
             if pairs is None:
                 multi.isolate[f"{a},{b}"] = Count(0, 0)
@@ -338,7 +348,8 @@ class HypothesisRun:
             for unit, site, train in units:
                 tests = {n: self.contexts[n].splits["test"] for n in unit.names}
                 found = random_network_control(self.net, self.encoder, unit, site, train, tests, plan.train, first,
-                                               network_seed)
+                                               network_seed, {n: source_labels(self.model, self.encoder, tests[n])
+                                                              for n in unit.names})
                 for name, result in found.items():
                     self.controls[name]["random_network"] = result
                 self.phases.tick(f"random network {','.join(unit.names)}")
@@ -348,7 +359,13 @@ class HypothesisRun:
                 ctx, cell = self.contexts[vp.name], self.best[vp.name]
                 self.controls[vp.name]["random_rotation"] = random_rotation_result(
                     self.runner, self.encoder, ctx.data(cell.site, "test"), vp.intervention, rotation_seed,
-                    changed=ctx.splits["test"].changed)
+                    changed=ctx.splits["test"].changed, pairs=ctx.splits["test"], src=self.source_runs.get(vp.name))
+        if "noise" in plan.controls:
+            for vp in plan.variables:
+                ctx, cell = self.contexts[vp.name], self.best[vp.name]
+                self.controls[vp.name]["noise"] = noise_result(
+                    self.runner, self.encoder, ctx.data(cell.site, "test"), ctx.splits["test"],
+                    self.streams.seed("control/noise", vp.name), src=self.source_runs.get(vp.name))
 
     # ----- the result ---------------------------------------------------------------------
     def result(self, multi: MultiResult, timing: dict[str, float]) -> HypothesisResult:
@@ -370,7 +387,8 @@ class HypothesisRun:
                                                 search.site_ref, [c.score for c in cells], joint,
                                                 self.controls[vp.name], self.do_nothing.get(vp.name),
                                                 search.better_site,
-                                                failing_pairs(test.examples, vp.name, predicted))
+                                                failing_pairs(test.examples, vp.name, predicted),
+                                                effects=self.effects.get(vp.name))
         tp = plan.train
         return HypothesisResult(
             name=h.name, model=h.model, network=h.network, network_fingerprint=self.net.fingerprint,

@@ -49,6 +49,7 @@ from .diagnostics import failing_pairs
 from .data import PairSet, dataset_summary, shortfalls, encode_pairs, isolate_pairs, make_splits, memoized, pair_key
 from .builder import check_fits
 from .encoders import make_encoder
+from .answers import answer_runner
 from .errors import AlignmentError
 from .joint import GroupOutcome, JointGroup, joint_groups, train_group
 from .joint_data import JointPairSet, encode_joint, joint_summary, make_joint_splits
@@ -201,6 +202,7 @@ class HypothesisRun:
                                                                                self.dev)
         self.runner = make_runner(self.net.module)
         self.encoder = make_encoder(self.net, self.model)
+        self.runner = answer_runner(self.runner, self.encoder)  # multi-token answers: whole-sequence scores
         check_fits(self.net, self.model, self.encoder, self.runner)
 
     def resolve_sites(self) -> None:
@@ -349,7 +351,8 @@ class HypothesisRun:
                 tests = {n: self.contexts[n].splits["test"] for n in unit.names}
                 found = random_network_control(self.net, self.encoder, unit, site, train, tests, plan.train, first,
                                                network_seed, {n: source_labels(self.model, self.encoder, tests[n])
-                                                              for n in unit.names})
+                                                              for n in unit.names},
+                                               wrap=lambda r: answer_runner(r, self.encoder))
                 for name, result in found.items():
                     self.controls[name]["random_network"] = result
                 self.phases.tick(f"random network {','.join(unit.names)}")

@@ -247,6 +247,8 @@ def evaluate(runner, encoder, sd: SiteData, interv: InterventionModule,
     """Predicted classes and the mean cross-entropy against the counterfactual labels, in one
     pass (the dev loss of a seed's diagnostics; ``nan`` when there are no pairs)."""
     interv.to(sd.device).eval()
+    if getattr(encoder, "multi_token", False):  # every pair runs as one row per class
+        batch = max(1, batch // len(encoder.classes))
     preds, total = [], 0.0
     for start in range(0, len(sd), batch):
         idx = torch.arange(start, min(start + batch, len(sd)))

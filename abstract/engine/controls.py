@@ -66,7 +66,8 @@ def random_network_control(net: LoadedNetwork, encoder, unit: Unit, site: Site, 
 
 def _effects(runner, encoder, sd: SiteData, new_for: NewFor, pairs: PairSet, src: Optional[Source]):
     s, lp = class_scores(runner, encoder, sd, new_for)
-    return figures(s, lp, pairs.label, pairs.base_label, *(src or (None, None)), scored=scoring(encoder))
+    src_lp, src_label = src if src is not None else (None, None)
+    return figures(s, lp, pairs.label, pairs.base_label, src_lp, src_label, scored=scoring(encoder))
 
 
 def random_rotation_result(runner, encoder, sd_test: SiteData, ip: InterventionPlan, seed: int,
@@ -103,7 +104,8 @@ def noise_result(runner, encoder, sd_test: SiteData, pairs: PairSet, seed: int, 
 
     scores, lp = class_scores(runner, encoder, sd_test, new_for)
     pred = scores.argmax(-1)
-    effects = figures(scores, lp, pairs.label, pairs.base_label, *(src or (None, None)), scored=scoring(encoder))
+    src_lp, src_label = src if src is not None else (None, None)
+    effects = figures(scores, lp, pairs.label, pairs.base_label, src_lp, src_label, scored=scoring(encoder))
     return ControlResult(*count_correct(pred, sd_test.label),
                          cause=Count(*count_correct(pred, sd_test.label, pairs.changed)), effects=effects)
 

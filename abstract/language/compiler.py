@@ -110,8 +110,9 @@ def compile_spec(spec: ast.SpecFile) -> Spec:
 
 
 KNOWN_METRICS = {"iia": (1, 1), "cause": (1, 1), "isolate": (2, 2), "joint": (2, 64)}  # (fewest, most) variables
-KNOWN_CONTROLS = ("random_network", "random_rotation")
-CONTROLLED_METRICS = ("iia", "cause")  # the figures a control measures (results: variables[v].controls[c])
+KNOWN_CONTROLS: tuple[str, ...] = ("random_network", "random_rotation")
+# the figures a control measures (results: variables[v].controls[c])
+CONTROLLED_METRICS: tuple[str, ...] = ("iia", "cause")
 # effect sizes (engine/effects.py): means with t intervals, judged by abstract.verify.effects
 EFFECT_METRICS = {"logit_diff": (1, 1), "prob": (1, 1), "kl": (1, 1)}
 UNBOUNDED_METRICS = ("logit_diff", "kl")  # thresholds and margins not confined to [0, 1] / [-1, 1]

@@ -16,10 +16,12 @@ from ..verify.validity import (TRIVIAL_MEANING, against, better_site, better_sit
                                expectation_do_nothing, is_trivial, metric_counts, preflight_text, shortfall_text,
                                site_label)
 from .diagnostics import render_failing_pairs, render_training
+from .effects import render_effects
 from .style import CSS
 from .svg import KIND_FILL, KIND_STROKE, causal_graph_svg, document_scale, grid_values, heatmap_svg
 
 CONTROL_NAMES = {"random_network": "untrained network", "random_rotation": "random rotation"}
+CONTROL_NAMES["noise"] = "noise (base + 3σ Gaussian)"
 
 
 def _e(x: Any) -> str:
@@ -267,6 +269,7 @@ def render_variable(name: str, v: dict[str, Any], hyp: str, scale: tuple[float, 
             f'{better_row}{joint_row}</table>'
             f'<table style="margin-top:10px"><tr><th></th><th class="num">IIA</th><th class="num">95% CI</th>'
             f'<th class="num">n</th><th></th></tr>{"".join(rows)}</table>'
+            f'{render_effects(v, CONTROL_NAMES)}'
             f'<p class="meta">{seeds}</p></div>'
             f'{render_training(f"variable {name}", v.get("seeds"))}{render_failing_pairs(name, v)}</div>')
 

@@ -29,9 +29,10 @@ def _interval(entry: Any) -> Optional[tuple[float, float, float, int]]:
     if not isinstance(entry, Mapping):
         return None
     value, low, high = entry.get("value"), entry.get("ci_low"), entry.get("ci_high")
-    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (value, low, high)):
+    nums = [x for x in (value, low, high) if isinstance(x, (int, float)) and not isinstance(x, bool)]
+    if len(nums) != 3:
         return None
-    return float(value), float(low), float(high), int(entry.get("n") or 0)
+    return float(nums[0]), float(nums[1]), float(nums[2]), int(entry.get("n") or 0)
 
 
 def _cmp(op: str, a: float, b: float) -> bool:
@@ -121,3 +122,42 @@ def judge_effect(e: ast.Expectation, result: Mapping[str, Any], others: Optional
                            "not clear its upper bound: the intervention is not shown to do anything")
     verdict.update({"passed": passed, "reason": reason})
     return verdict
+
+
+EFFECT_SHORT = {"logit_diff": "logit diff", "prob": "p(cf)", "kl": "KL"}
+
+
+def _short(fig: Any) -> str:
+    if not isinstance(fig, Mapping) or fig.get("value") is None:
+        return "—"
+    text = f"{fig['value']:.3g}"
+    if fig.get("ci_low") is not None and fig.get("ci_high") is not None:
+        text += f" [{fig['ci_low']:.3g}, {fig['ci_high']:.3g}]"
+    return text
+
+
+def effect_lines(variables: Mapping[str, Any]) -> list[str]:
+    """The console's compact effect sizes: per variable one line, each figure with its interval
+    and, in parentheses, doing nothing and the controls."""
+    lines = []
+    for name, v in variables.items():
+        eff = (v or {}).get("effects") if isinstance(v, Mapping) else None
+        if not isinstance(eff, Mapping):
+            continue
+        parts = []
+        for metric, label in EFFECT_SHORT.items():
+            fig = eff.get(metric)
+            if not isinstance(fig, Mapping):
+                continue
+            beside = []
+            if isinstance(fig.get("do_nothing"), Mapping):
+                beside.append(f"nothing {_short({'value': fig['do_nothing'].get('value')})}")
+            for ctl, c in ((v.get("controls") or {}).items()):
+                cf = ((c or {}).get("effects") or {}).get(metric)
+                if isinstance(cf, Mapping):
+                    beside.append(f"{ctl} {_short({'value': cf.get('value')})}")
+            parts.append(f"{label} {_short(fig)}" + (f" ({', '.join(beside)})" if beside else ""))
+        if parts:
+            scored = " (summed log-probs of whole answers)" if eff.get("scored") == "logprob_sum" else ""
+            lines.append(f"  effects {name}{scored}: " + " · ".join(parts))
+    return lines

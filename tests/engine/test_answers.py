@@ -59,7 +59,9 @@ def hand_scores(module, tok, x, answer_of, patch=None):
         if patch is not None:
             layer, vec = patch
 
-            def pre(m, args, kwargs, at=len(p_ids) - 1, vec=vec):
+            at = len(p_ids) - 1
+
+            def pre(m, args, kwargs, at=at, vec=vec):
                 h = (kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]).clone()
                 h[0, at] = vec
                 if "hidden_states" in kwargs:

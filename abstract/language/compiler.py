@@ -213,7 +213,7 @@ def _check_against(h: ast.HypothesisDecl, e: ast.Expectation, a: ast.Against, al
             errors.append(SpecError(f"`{e.text}` compares with control {a.name}, which hypothesis '{h.name}' does "
                                     "not run", where, hint=f"add `control {a.name}` to the hypothesis"))
         if e.metric not in CONTROLLED_METRICS:
-            errors.append(SpecError(f"controls are measured for {' and '.join(m + '(v)' for m in CONTROLLED_METRICS)}"
+            errors.append(SpecError(f"controls are measured for {', '.join(m + '(v)' for m in CONTROLLED_METRICS)}"
                                     f" only, not {e.metric}(...)", a.pos))
     elif a.kind == "metric":
         if a.name not in KNOWN_METRICS:

@@ -192,7 +192,8 @@ def render_expectations(h: dict[str, Any], spec_path: str) -> str:
         rows.append(f'<tr class="{"pass" if e.get("passed") else "fail"}"><td>{_badge(bool(e.get("passed")))}</td>'
                     f'<td class="mono nowrap">{_e(e.get("text"))}</td><td class="num">{fmt_value(e.get("value"))}</td>'
                     f'<td class="num">{fmt_ci(e.get("ci_low"), e.get("ci_high"))} <span class="sub">{level}</span></td>'
-                    f'<td class="num">{_e(e.get("correct"))}/{_e(n)}</td>'
+                    + (f'<td class="num">{_e(e.get("correct"))}/{_e(n)}</td>' if e.get("correct") is not None
+                       else f'<td class="num">n={_e(n)}</td>')  # an effect size: a mean of n pairs
                     + (f'<td class="num">{against_cell}</td>' if show_against else "")
                     + (f'<td class="num dn">{base_cell}</td>' if show_base else "")
                     + f'<td class="why">{_e(e.get("reason"))}</td><td>{_loc(e.get("location"), spec_path)}</td></tr>')

@@ -124,40 +124,37 @@ def judge_effect(e: ast.Expectation, result: Mapping[str, Any], others: Optional
     return verdict
 
 
-EFFECT_SHORT = {"logit_diff": "logit diff", "prob": "p(cf)", "kl": "KL"}
+
+def _num(fig: Any) -> str:
+    value = fig.get("value") if isinstance(fig, Mapping) else None
+    return "—" if not isinstance(value, (int, float)) or isinstance(value, bool) else f"{value:.3f}"
 
 
-def _short(fig: Any) -> str:
-    if not isinstance(fig, Mapping) or fig.get("value") is None:
-        return "—"
-    text = f"{fig['value']:.3g}"
-    if fig.get("ci_low") is not None and fig.get("ci_high") is not None:
-        text += f" [{fig['ci_low']:.3g}, {fig['ci_high']:.3g}]"
-    return text
-
-
-def effect_lines(variables: Mapping[str, Any]) -> list[str]:
-    """The console's compact effect sizes: per variable one line, each figure with its interval
-    and, in parentheses, doing nothing and the controls."""
-    lines = []
+def effect_rows(variables: Mapping[str, Any], names: Optional[Mapping[str, str]] = None) -> list[list[str]]:
+    """The console's compact table of effect sizes: one row per variable and figure (value,
+    95% t interval, n), then doing nothing and each control; [] when none was measured."""
+    controls = list(dict.fromkeys(k for v in variables.values() if isinstance(v, Mapping)
+                                  for k, c in (v.get("controls") or {}).items()
+                                  if isinstance(c, Mapping) and isinstance(c.get("effects"), Mapping)))
+    rows: list[list[str]] = []
+    summed = False
     for name, v in variables.items():
-        eff = (v or {}).get("effects") if isinstance(v, Mapping) else None
+        eff = v.get("effects") if isinstance(v, Mapping) else None
         if not isinstance(eff, Mapping):
             continue
-        parts = []
-        for metric, label in EFFECT_SHORT.items():
+        summed = summed or eff.get("scored") == "logprob_sum"
+        for metric in ("logit_diff", "prob", "kl"):
             fig = eff.get(metric)
             if not isinstance(fig, Mapping):
                 continue
-            beside = []
-            if isinstance(fig.get("do_nothing"), Mapping):
-                beside.append(f"nothing {_short({'value': fig['do_nothing'].get('value')})}")
-            for ctl, c in ((v.get("controls") or {}).items()):
-                cf = ((c or {}).get("effects") or {}).get(metric)
-                if isinstance(cf, Mapping):
-                    beside.append(f"{ctl} {_short({'value': cf.get('value')})}")
-            parts.append(f"{label} {_short(fig)}" + (f" ({', '.join(beside)})" if beside else ""))
-        if parts:
-            scored = " (summed log-probs of whole answers)" if eff.get("scored") == "logprob_sum" else ""
-            lines.append(f"  effects {name}{scored}: " + " · ".join(parts))
-    return lines
+            low, high = fig.get("ci_low"), fig.get("ci_high")
+            ci = fmt_ci(low, high) if isinstance(low, (int, float)) and isinstance(high, (int, float)) else "—"
+            beside = [((v.get("controls") or {}).get(c) or {}) for c in controls]
+            rows.append([f"{metric}({name})", _num(fig), ci, str(fig.get("n", "")), _num(fig.get("do_nothing"))]
+                        + [_num(((c.get("effects") if isinstance(c, Mapping) else None) or {}).get(metric))
+                           for c in beside])
+    if not rows:
+        return []
+    head = ["effect" + (" (summed log-probs)" if summed else ""), "value", "95% CI", "n", "do-nothing"] + \
+        [(names or {}).get(c, c) for c in controls]
+    return [head] + rows

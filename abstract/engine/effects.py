@@ -87,10 +87,15 @@ def _rows(x: Any, i: slice, n: int) -> Any:
 @torch.no_grad()
 def source_log_probs(runner, encoder, pairs: PairSet, batch: int = EFFECT_BATCH) -> torch.Tensor:
     """Class log-probabilities of the unmodified network run on each pair's source input."""
+    def run(x: Any) -> torch.Tensor:
+        return encoder.class_log_probs(runner.logits(x, logit_positions=encoder.logit_positions(x))).float().cpu()
+
     n, out = len(pairs), []
     for start in range(0, n, batch):
-        x = _rows(pairs.source_x, slice(start, start + batch), n)
-        out.append(encoder.class_log_probs(runner.logits(x, logit_positions=encoder.logit_positions(x))).float().cpu())
+        part = run(_rows(pairs.source_x, slice(start, start + batch), n))
+        if part.shape[0] != min(batch, n - start):  # an encoding we cannot slice by rows: one pass
+            return run(pairs.source_x)
+        out.append(part)
     return torch.cat(out) if out else torch.zeros(0, len(encoder.classes))
 
 

@@ -160,3 +160,24 @@ def test_a_multi_token_run_scores_whole_answers():
     eff = doc["variables"]["x"]["effects"]
     assert eff["scored"] == "logprob_sum" and eff["prob"]["n"] > 0
     assert doc["variables"]["x"]["controls"]["noise"]["n"] == 24
+
+
+TRAINED = MULTI.replace('"fixtures/split_lm.py:build"', '"fixtures/split_lm.py:trained"').replace(
+    """    align x to layer 1 position last via das(dim=4)
+    train samples 48, epochs 1, batch 16, seeds 1
+    data test 24, dev 8, min_accuracy 0
+    control noise""", """    align x to layer 1 component resid_post position last via full
+    data test 200, dev 50, informative true
+    expect iia(x) >= do_nothing + 0.5, logit_diff(x) >= 2.0, logit_diff(x) >= control(noise) + 1.0
+    control noise""")
+
+
+@pytest.mark.slow
+def test_a_trained_lm_with_multi_token_answers_aligns_with_large_effects():
+    """The copy task's answer is carried by the last prompt token's final residual, but the
+    later tokens of a multi-token answer also read the prompt directly: scored over the whole
+    answer, the full interchange there reaches IIA ~0.8 (not 1.0), with a large logit diff."""
+    spec = compile_text(TRAINED, str(HERE / "multi.causal"))
+    doc = HypothesisRun(spec, "h", progress=False, device="cpu").run().to_json()
+    verdicts = judge_expectations(spec.hypotheses[0], doc)
+    assert all(v["passed"] for v in verdicts), [v["reason"] for v in verdicts]

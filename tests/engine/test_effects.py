@@ -145,8 +145,8 @@ network lm = torch "fixtures/split_lm.py:build" {
 }
 hypothesis h : Copy ~ lm {
     align x to layer 1 position last via das(dim=4)
-    train samples 48, epochs 1, batch 16, seeds 1
-    data test 24, dev 8, min_accuracy 0
+    train samples 16, epochs 1, batch 16, seeds 1
+    data test 16, dev 8, min_accuracy 0
     control noise
 }
 """
@@ -159,13 +159,13 @@ def test_a_multi_token_run_scores_whole_answers():
     assert run.encoder.multi_token
     eff = doc["variables"]["x"]["effects"]
     assert eff["scored"] == "logprob_sum" and eff["prob"]["n"] > 0
-    assert doc["variables"]["x"]["controls"]["noise"]["n"] == 24
+    assert doc["variables"]["x"]["controls"]["noise"]["n"] == 16
 
 
 TRAINED = MULTI.replace('"fixtures/split_lm.py:build"', '"fixtures/split_lm.py:trained"').replace(
     """    align x to layer 1 position last via das(dim=4)
-    train samples 48, epochs 1, batch 16, seeds 1
-    data test 24, dev 8, min_accuracy 0
+    train samples 16, epochs 1, batch 16, seeds 1
+    data test 16, dev 8, min_accuracy 0
     control noise""", """    align x to layer 1 component resid_post position last via full
     data test 200, dev 50, informative true
     expect iia(x) >= do_nothing + 0.5, logit_diff(x) >= 2.0, logit_diff(x) >= control(noise) + 1.0

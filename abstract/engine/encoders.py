@@ -12,6 +12,12 @@ position may be a template slot name: the *last* token of that slot's rendered t
 first token, in a causal LM, that has seen the whole value), found in every prompt from the
 tokenizer's character offsets -- so values of different token lengths are handled.
 
+An answer that spans several tokens (for some class) is scored over its whole token sequence,
+teacher-forced: the class score is the summed log-probability of the answer's tokens, and the
+runner is wrapped to compute it (``engine/answers.py``). Answers are checked at the ``answer``
+option: two classes may not tokenize alike, none may be a proper prefix of another, and an
+answer must tokenize the same after every sampled prompt.
+
 Prompts are padded on the right (absolute-position models such as GPT-2 would otherwise read
 a left-padded prompt at shifted positions). Class tokens are read *in context*: the first
 token after a rendered prompt of ``prompt + answer`` (SentencePiece tokenizers spell a
@@ -26,6 +32,7 @@ from typing import Any, Callable, Mapping, Optional, Protocol, Sequence, runtime
 import torch
 
 from ..causal import CausalModel
+from ..language import ast
 from ..language.errors import SpecError
 from ..neural.sites import NAMED_POSITIONS, SLOT_PREFIX, SiteError, resolve_positions
 from .networks import LoadedNetwork
@@ -76,6 +83,8 @@ class Encoder(Protocol):
 
     def class_logits(self, out: Any) -> torch.Tensor: ...
 
+    def class_log_probs(self, out: Any) -> torch.Tensor: ...
+
     def site_position(self, position: Any, inputs: Sequence[Input] = ()) -> Any: ...
 
     def position_token(self, position: Any, example: Optional[Input] = None) -> str: ...
@@ -116,6 +125,10 @@ class TorchEncoder:
                              f"[batch, {len(self.classes)}] logits")
         return out
 
+    def class_log_probs(self, out: Any) -> torch.Tensor:
+        """Log-softmax of the class logits: a classifier's distribution is over its classes."""
+        return self.class_logits(out).float().log_softmax(-1)
+
     def site_position(self, position: Any, inputs: Sequence[Input] = ()) -> None:
         """None: sites of a plain module address the whole activation vector."""
         return None
@@ -150,28 +163,40 @@ class LMEncoder:
                 raise SpecError(f"answer slot {{{f}}} is not an output of model {model.name}: the answer "
                                 "renders the output values the network must predict", pos,
                                 hint="outputs: " + ", ".join(model.outputs))
-        context = self.render(model.sample_inputs(1, seed=0)[0])[0]
-        context_ids = self.tok(context, add_special_tokens=False)["input_ids"]
-        self.class_tokens: list[int] = []
-        seen: dict[int, int] = {}
-        for i in range(len(self.classes)):
-            text = self.answer.format(**{k: render_value(v) for k, v in self.classes.as_dict(i).items()})
+        at = answer_pos(net, pos)
+        contexts = list(dict.fromkeys(self.render(x)[0] for x in model.sample_inputs(CONTEXTS, seed=0)))
+        # every class's answer tokens, read in context (the same after every sampled prompt)
+        self.answer_ids: list[list[int]] = [self._answer_tokens(i, contexts, at) for i in range(len(self.classes))]
+        check_answers(self.answer_ids, [self.classes.as_dict(i) for i in range(len(self.classes))], self.tok, at)
+        # multi-token answers are scored over their whole sequence (engine/answers.py wraps the runner)
+        self.multi_token = any(len(ids) > 1 for ids in self.answer_ids)
+        self.class_tokens: list[int] = [ids[0] for ids in self.answer_ids]
+        self.class_tokens_t = torch.tensor(self.class_tokens)
+
+    def _answer_tokens(self, i: int, contexts: Sequence[str], at: Optional[ast.Pos]) -> list[int]:
+        """Class ``i``'s answer tokens after the prompt; a SpecError (at the answer option) when
+        the answer merges with a prompt or tokenizes differently after different prompts."""
+        text = self.answer.format(**{k: render_value(v) for k, v in self.classes.as_dict(i).items()})
+        found: Optional[list[int]] = None
+        for context in contexts:
+            context_ids = self.tok(context, add_special_tokens=False)["input_ids"]
             full = self.tok(context + text, add_special_tokens=False)["input_ids"]
             if full[:len(context_ids)] != context_ids:
                 raise SpecError(f"the answer {text!r} merges with the end of the prompt {context!r} into "
-                                "other tokens, so it is not a continuation the model can predict", pos,
+                                "other tokens, so it is not a continuation the model can predict", at,
                                 hint='start the answer with a space, e.g. answer " {out}"')
             ids = full[len(context_ids):]
             if not ids:
-                raise SpecError(f"answer {text!r} tokenizes to nothing", pos)
-            if ids[0] in seen:
-                other = self.classes.as_dict(seen[ids[0]])
-                raise SpecError(f"answers for {self.classes.as_dict(i)} and {other} start with the same token "
-                                f"{self.tok.convert_ids_to_tokens(ids[0])!r}: the verbalizer cannot tell them "
-                                "apart", pos)
-            seen[ids[0]] = i
-            self.class_tokens.append(ids[0])
-        self.class_tokens_t = torch.tensor(self.class_tokens)
+                raise SpecError(f"answer {text!r} tokenizes to nothing", at)
+            if found is None:
+                found = ids
+            elif ids != found:
+                raise SpecError(f"the answer {text!r} tokenizes as {self.tok.convert_ids_to_tokens(found)} after "
+                                f"{contexts[0]!r} but as {self.tok.convert_ids_to_tokens(ids)} after {context!r}: "
+                                "its tokens depend on the prompt, so it cannot be scored as declared", at,
+                                hint="end the prompt with a fixed token (e.g. '=') before the answer")
+        assert found is not None
+        return found
 
     def render(self, x: Input) -> tuple[str, dict[str, tuple[int, int]]]:
         """Prompt text and the character span of each slot."""
@@ -210,9 +235,20 @@ class LMEncoder:
         return resolve_positions("last", encoded.get("attention_mask"), ids.shape[1], ids.shape[0])
 
     def class_logits(self, out: Any) -> torch.Tensor:
-        """Each class's first-token logit (float32), at whatever positions ``out`` holds."""
+        """Each class's first-token logit (float32), at whatever positions ``out`` holds; with
+        multi-token answers the runner already returns class scores (summed log-probabilities)."""
         out = out.logits if hasattr(out, "logits") else out
+        if self.multi_token:
+            return _class_scores(out, len(self.classes))
         return out[..., self.class_tokens_t.to(out.device)].float()
+
+    def class_log_probs(self, out: Any) -> torch.Tensor:
+        """Each class's answer log-probability under the full next-token distribution (the
+        probability an effect size reports is the model's, not renormalised over the classes)."""
+        out = out.logits if hasattr(out, "logits") else out
+        if self.multi_token:  # already log-probabilities of whole answers
+            return _class_scores(out, len(self.classes))
+        return out.float().log_softmax(-1)[..., self.class_tokens_t.to(out.device)]
 
     def site_position(self, position: Any, inputs: Sequence[Input] = ()) -> Any:
         """Spec position -> runner position (``last``/``first``/int, or ``slot:NAME``).
@@ -240,6 +276,46 @@ class LMEncoder:
             return self.tok.convert_tokens_to_string([self.tok.convert_ids_to_tokens(int(ids[i]))])
         except (IndexError, ValueError):
             return str(position)
+
+
+CONTEXTS = 16  # sampled prompts an answer's tokens are checked after
+
+
+def answer_pos(net: LoadedNetwork, default: Optional[ast.Pos]) -> Optional[ast.Pos]:
+    """Where the network's ``answer`` option is written (its declaration when unknown)."""
+    decl = net.decl
+    for opt in (decl.options if decl is not None else ()):
+        if opt.key == "answer" and opt.pos != ast.NOWHERE:
+            return opt.pos
+    return default
+
+
+def check_answers(answer_ids: Sequence[Sequence[int]], classes: Sequence[Mapping[str, Any]], tok: Any,
+                  at: Optional[ast.Pos]) -> None:
+    """Two classes must not tokenize alike, and no class's answer may be a proper prefix of
+    another's (the longer one's summed log-probability could never be the higher: it adds the
+    log-probability, at most 0, of its extra tokens). SpecErrors at the answer option."""
+    for i, a in enumerate(answer_ids):
+        for j, b in enumerate(answer_ids):
+            if i == j:
+                continue
+            if list(a) == list(b):
+                if i > j:
+                    continue
+                raise SpecError(f"answers for {dict(classes[i])} and {dict(classes[j])} tokenize alike "
+                                f"{tok.convert_ids_to_tokens(list(a))}: the verbalizer cannot tell them apart", at)
+            if len(a) < len(b) and list(b[:len(a)]) == list(a):
+                raise SpecError(f"the answer for {dict(classes[i])} {tok.convert_ids_to_tokens(list(a))} is the start "
+                                f"of the answer for {dict(classes[j])} {tok.convert_ids_to_tokens(list(b))}: the "
+                                "longer answer's summed log-probability can never be the higher", at,
+                                hint='end the answer with a fixed token, e.g. answer " {out} ."')
+
+
+def _class_scores(out: torch.Tensor, n: int) -> torch.Tensor:
+    if out.dim() != 2 or out.shape[1] != n:
+        raise ValueError(f"multi-token answers are scored by the answer runner (class scores [batch, {n}]); got "
+                         f"outputs of shape {tuple(out.shape)}: wrap the runner with engine.answers.answer_runner")
+    return out.float()
 
 
 def _slot_token(slot: str, text: str, spans: Mapping[str, tuple[int, int]], offsets: list, mask: list) -> int:

@@ -183,6 +183,49 @@ class GridResult:
 
 
 @dataclass(frozen=True)
+class MeanFigure:
+    """A mean over test pairs with its confidence interval (``effects.py``): the effect sizes
+    are continuous, so they carry a t interval instead of counts."""
+
+    value: Optional[float]
+    ci_low: Optional[float]
+    ci_high: Optional[float]
+    n: int
+
+    def to_json(self) -> Json:
+        return {"value": self.value, "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n}
+
+
+@dataclass(frozen=True)
+class Effects:
+    """Effect sizes of one intervention on the test pairs (``engine/effects.py``): mean logit
+    difference (counterfactual answer minus base answer) and mean probability of the
+    counterfactual answer, on the pairs whose interchange changes the label; mean KL from the
+    source run to the intervened run, on the pairs whose counterfactual label is the source's own
+    output (None when there are none). ``do_nothing``: the same figures with the site unchanged.
+    ``scored``: ``"logit"`` (one token or class per answer) or ``"logprob_sum"`` (multi-token
+    answers: summed log-probabilities of the whole answer)."""
+
+    logit_diff: MeanFigure
+    prob: MeanFigure
+    kl: Optional[MeanFigure] = None
+    scored: str = "logit"
+    do_nothing: Optional["Effects"] = None
+
+    def to_json(self) -> Json:
+        out: Json = {"scored": self.scored}
+        for name in ("logit_diff", "prob", "kl"):
+            fig: Optional[MeanFigure] = getattr(self, name)
+            if fig is None:
+                continue
+            out[name] = fig.to_json()
+            base = getattr(self.do_nothing, name, None) if self.do_nothing is not None else None
+            if base is not None:
+                out[name]["do_nothing"] = base.to_json()
+        return out
+
+
+@dataclass(frozen=True)
 class ControlResult:
     """A control's IIA on the same held-out pairs as the alignment, and its cause score (the
     same, on the pairs whose interchange changes the label) when measured."""
@@ -190,11 +233,14 @@ class ControlResult:
     correct: int
     n: int
     cause: Optional[Count] = None
+    effects: Optional[Effects] = None
 
     def to_json(self) -> Json:
         out: Json = {"iia": rate(self.correct, self.n), "correct": self.correct, "n": self.n}
         if self.cause is not None:
             out["cause"] = self.cause.to_json()
+        if self.effects is not None:
+            out["effects"] = self.effects.to_json()
         return out
 
 
@@ -222,6 +268,7 @@ class VariableResult:
     do_nothing: Optional[Count] = None  # leaving the site unchanged, on the same test pairs
     better_site: Optional[Json] = None  # the grid's best non-trivial site, when it beats the named one
     failing_pairs: Optional[list[Json]] = None  # a sample of test pairs the judged seed gets wrong
+    effects: Optional[Effects] = None  # effect sizes of the judged seed on the test pairs (effects.py)
 
     @property
     def best(self) -> SeedScore:
@@ -243,6 +290,8 @@ class VariableResult:
             out["controls"] = {k: c.to_json() for k, c in self.controls.items()}
         if self.failing_pairs is not None:
             out["failing_pairs"] = self.failing_pairs
+        if self.effects is not None:
+            out["effects"] = self.effects.to_json()
         return out
 
 

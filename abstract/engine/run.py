@@ -45,10 +45,13 @@ from ..neural.sites import Site
 from ..artifacts import InterventionStore
 from ..seeds import SeedStreams
 from .controls import random_network_control, random_rotation_result
+from .controls import noise_result
+from .effects import intervened, measure_effects, source_labels, source_log_probs
 from .diagnostics import failing_pairs
 from .data import PairSet, dataset_summary, shortfalls, encode_pairs, isolate_pairs, make_splits, memoized, pair_key
 from .builder import check_fits
 from .encoders import make_encoder
+from .answers import answer_runner
 from .errors import AlignmentError
 from .holds import resolve_holds
 from .joint import GroupOutcome, JointGroup, joint_groups, train_group
@@ -56,6 +59,7 @@ from .joint_data import JointPairSet, encode_joint, joint_summary, make_joint_sp
 from .networks import LoadedNetwork, load_network
 from .results import (ControlResult, Count, DatasetResult, HypothesisResult, JointMembership, MultiResult, SplitSizes,
                       TrainSettings, VariableResult)
+from .results import Effects
 from .search import Cell, SearchOutcome, VariableContext, best_cell, run_variable
 from .sites import VariableSites, resolve_sites
 from .preflight import PreflightError, PreflightReport, preflight
@@ -165,6 +169,8 @@ class HypothesisRun:
             ("load", load_interventions) if load_interventions else None
         self.store: Optional[InterventionStore] = None
         self.holds: list[Site] = []  # path patching: held at base in every intervened run
+        self.effects: dict[str, Effects] = {}
+        self.source_runs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # test pairs' source run, labels
 
     # ----- the run ------------------------------------------------------------------------
     def run(self) -> HypothesisResult:
@@ -205,6 +211,7 @@ class HypothesisRun:
                                                                                self.dev)
         self.runner = make_runner(self.net.module)
         self.encoder = make_encoder(self.net, self.model)
+        self.runner = answer_runner(self.runner, self.encoder)  # multi-token answers: whole-sequence scores
         check_fits(self.net, self.model, self.encoder, self.runner)
         if self.interventions is not None:
             mode, folder = self.interventions
@@ -325,6 +332,11 @@ class HypothesisRun:
             unchanged = predict(self.runner, self.encoder, ctx.data(cell.site, "test"), nothing)
             self.do_nothing[vp.name] = Count(*count_correct(unchanged, test.label))
             baseline["cause"][vp.name] = Count(*count_correct(unchanged, test.label, test.changed))
+            self.source_runs[vp.name] = (source_log_probs(self.runner, self.encoder, test),
+                                         source_labels(self.model, self.encoder, test))
+            sd = ctx.data(cell.site, "test")
+            self.effects[vp.name] = measure_effects(self.runner, self.encoder, sd, intervened(sd, cell.interv), test,
+                                                    self.source_runs[vp.name])
         for (a, b), pairs in self.isolate.items():
             if pairs is None:
                 multi.isolate[f"{a},{b}"] = Count(0, 0)
@@ -356,7 +368,10 @@ class HypothesisRun:
             for unit, site, train in units:
                 tests = {n: self.contexts[n].splits["test"] for n in unit.names}
                 found = random_network_control(self.net, self.encoder, unit, site, train, tests, plan.train, first,
-                                               network_seed, store=self.store, holds=self.holds)
+                                               network_seed, {n: source_labels(self.model, self.encoder, tests[n])
+                                                              for n in unit.names},
+                                               wrap=lambda r: answer_runner(r, self.encoder),
+                                               store=self.store, holds=self.holds)
                 for name, result in found.items():
                     self.controls[name]["random_network"] = result
                 self.phases.tick(f"random network {','.join(unit.names)}")
@@ -366,7 +381,13 @@ class HypothesisRun:
                 ctx, cell = self.contexts[vp.name], self.best[vp.name]
                 self.controls[vp.name]["random_rotation"] = random_rotation_result(
                     self.runner, self.encoder, ctx.data(cell.site, "test"), vp.intervention, rotation_seed,
-                    changed=ctx.splits["test"].changed)
+                    changed=ctx.splits["test"].changed, pairs=ctx.splits["test"], src=self.source_runs.get(vp.name))
+        if "noise" in plan.controls:
+            for vp in plan.variables:
+                ctx, cell = self.contexts[vp.name], self.best[vp.name]
+                self.controls[vp.name]["noise"] = noise_result(
+                    self.runner, self.encoder, ctx.data(cell.site, "test"), ctx.splits["test"],
+                    self.streams.seed("control/noise", vp.name), src=self.source_runs.get(vp.name))
 
     # ----- the result ---------------------------------------------------------------------
     def result(self, multi: MultiResult, timing: dict[str, float]) -> HypothesisResult:
@@ -388,7 +409,8 @@ class HypothesisRun:
                                                 search.site_ref, [c.score for c in cells], joint,
                                                 self.controls[vp.name], self.do_nothing.get(vp.name),
                                                 search.better_site,
-                                                failing_pairs(test.examples, vp.name, predicted))
+                                                failing_pairs(test.examples, vp.name, predicted),
+                                                effects=self.effects.get(vp.name))
         tp = plan.train
         return HypothesisResult(
             name=h.name, model=h.model, network=h.network, network_fingerprint=self.net.fingerprint,

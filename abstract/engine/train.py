@@ -196,6 +196,12 @@ def prepare_sites(runner, sites: Sequence[Site], pairs: Pairs) -> list[SiteData]
 
 
 def _logits(runner, encoder, sd: SiteData, interv: InterventionModule, idx: torch.Tensor) -> torch.Tensor:
+    return encoder.class_logits(site_outputs(runner, sd, interv, idx))
+
+
+def site_outputs(runner, sd: SiteData, interv: InterventionModule, idx: torch.Tensor) -> Any:
+    """The network's raw outputs on the pairs ``idx`` with the site set by ``interv`` (the
+    encoder reads class scores or log-probabilities from them)."""
     i = idx.to(sd.device)
     cache = sd.cache.select(i)
     lp = sd.logit_pos[i] if sd.logit_pos is not None else None
@@ -212,7 +218,7 @@ def _logits(runner, encoder, sd: SiteData, interv: InterventionModule, idx: torc
             # a variable not interchanged in a row takes the base as source: exactly no change
             return interv(b, {v: torch.where(act[v], s.to(b.dtype), b) for v, s in srcs.items()})
 
-    return encoder.class_logits(runner.run_from_site(cache, new, logit_positions=lp))
+    return runner.run_from_site(cache, new, logit_positions=lp)
 
 
 def fit(params: Sequence[torch.Tensor], n: int, loss_of: Callable[[torch.Tensor, int], torch.Tensor], tp: TrainPlan,
@@ -274,6 +280,8 @@ def evaluate(runner, encoder, sd: SiteData, interv: InterventionModule,
     """Predicted classes and the mean cross-entropy against the counterfactual labels, in one
     pass (the dev loss of a seed's diagnostics; ``nan`` when there are no pairs)."""
     interv.to(sd.device).eval()
+    if getattr(encoder, "multi_token", False):  # every pair runs as one row per class
+        batch = max(1, batch // len(encoder.classes))
     preds, total = [], 0.0
     for start in range(0, len(sd), batch):
         idx = torch.arange(start, min(start + batch, len(sd)))

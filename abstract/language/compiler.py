@@ -110,8 +110,15 @@ def compile_spec(spec: ast.SpecFile) -> Spec:
 
 
 KNOWN_METRICS = {"iia": (1, 1), "cause": (1, 1), "isolate": (2, 2), "joint": (2, 64)}  # (fewest, most) variables
-KNOWN_CONTROLS = ("random_network", "random_rotation")
-CONTROLLED_METRICS = ("iia", "cause")  # the figures a control measures (results: variables[v].controls[c])
+KNOWN_CONTROLS: tuple[str, ...] = ("random_network", "random_rotation")
+# the figures a control measures (results: variables[v].controls[c])
+CONTROLLED_METRICS: tuple[str, ...] = ("iia", "cause")
+# effect sizes (engine/effects.py): means with t intervals, judged by abstract.verify.effects
+EFFECT_METRICS = {"logit_diff": (1, 1), "prob": (1, 1), "kl": (1, 1)}
+UNBOUNDED_METRICS = ("logit_diff", "kl")  # thresholds and margins not confined to [0, 1] / [-1, 1]
+KNOWN_METRICS.update(EFFECT_METRICS)
+KNOWN_CONTROLS += ("noise",)
+CONTROLLED_METRICS += tuple(EFFECT_METRICS)
 JUDGED_OPS = (">=", ">", "<=", "<")
 
 
@@ -174,7 +181,7 @@ def _check_hypothesis(h: ast.HypothesisDecl, models: dict[str, CausalModel], mod
                                     hint="compare with >=, >, <= or <"))
         if e.against is not None:
             errors.extend(_check_against(h, e, e.against, aligned, rejected))
-        elif not 0.0 <= e.threshold <= 1.0:
+        elif e.metric not in UNBOUNDED_METRICS and not 0.0 <= e.threshold <= 1.0:
             errors.append(SpecError(f"threshold {e.threshold} is not between 0 and 1", e.pos))
     for i, c in enumerate(h.controls):
         if c not in KNOWN_CONTROLS:
@@ -189,7 +196,7 @@ def _check_against(h: ast.HypothesisDecl, e: ast.Expectation, a: ast.Against, al
     (another hypothesis's are checked by `_check_cross`), a margin in [-1, 1]."""
     errors: list[SpecError] = []
     where = a.margin_pos if a.margin_pos != ast.NOWHERE else a.pos
-    if not -1.0 <= a.margin <= 1.0:
+    if e.metric not in UNBOUNDED_METRICS and not -1.0 <= a.margin <= 1.0:
         errors.append(SpecError(f"margin {a.margin:g} is not between -1 and 1", where,
                                 hint="the margin is the difference the left side must clear, e.g. `+ 0.2`"))
     if a.kind == "name":
@@ -206,7 +213,7 @@ def _check_against(h: ast.HypothesisDecl, e: ast.Expectation, a: ast.Against, al
             errors.append(SpecError(f"`{e.text}` compares with control {a.name}, which hypothesis '{h.name}' does "
                                     "not run", where, hint=f"add `control {a.name}` to the hypothesis"))
         if e.metric not in CONTROLLED_METRICS:
-            errors.append(SpecError(f"controls are measured for {' and '.join(m + '(v)' for m in CONTROLLED_METRICS)}"
+            errors.append(SpecError(f"controls are measured for {', '.join(m + '(v)' for m in CONTROLLED_METRICS)}"
                                     f" only, not {e.metric}(...)", a.pos))
     elif a.kind == "metric":
         if a.name not in KNOWN_METRICS:
@@ -230,6 +237,9 @@ def _check_against(h: ast.HypothesisDecl, e: ast.Expectation, a: ast.Against, al
                                                  + (", ".join(sorted(aligned - rejected)) or "none")))
             if a.name == e.metric and set(a.args) == set(e.args):
                 errors.append(SpecError(f"`{e.text}` compares a figure with itself", a.pos))
+        if (a.name in EFFECT_METRICS or e.metric in EFFECT_METRICS) and a.name != e.metric:
+            errors.append(SpecError(f"`{e.text}` compares {e.metric}(...) with {a.name}(...): an effect size is "
+                                    "compared only with the same effect size", a.pos))
     return errors
 
 

@@ -93,6 +93,9 @@ def stack_caches(caches: Sequence[BaseCache]) -> BaseCache:
     Why: the suffix of the network is the same for all of them, so one forward of a stacked
     batch replaces one forward per position -- a grid row trained in one pass per step."""
     first = caches[0]
+    own = getattr(first, "stack", None)  # a cache kind that knows how to stack itself (engine/answers.py)
+    if own is not None:
+        return own(caches)
     for c in caches[1:]:
         if (c.start, c.site.layer, c.site.component, c.site.head, c.site.heads, c.batch_size) != \
                 (first.start, first.site.layer, first.site.component, first.site.head, first.site.heads,

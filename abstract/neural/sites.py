@@ -168,8 +168,12 @@ def resolve_positions(
 
 
 def gather_positions(acts: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-    """``acts[b, positions[b]]`` for every row: ``[batch, seq, hidden] -> [batch, hidden]``."""
+    """``acts[b, positions[b]]`` for every row: ``[batch, seq, hidden] -> [batch, hidden]``;
+    ``positions`` of shape ``[batch, k]`` (several per row: the tokens of a multi-token answer)
+    give ``[batch, k, hidden]``."""
     rows = torch.arange(acts.shape[0], device=acts.device)
+    if positions.dim() == 2:
+        rows = rows.unsqueeze(1)
     return acts[rows, positions.to(acts.device)]
 
 

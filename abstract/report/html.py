@@ -18,11 +18,13 @@ from ..verify.validity import (TRIVIAL_MEANING, against, better_site, better_sit
                                site_label)
 from .diagnostics import render_failing_pairs, render_training
 from .holds import held_path_svg, holds_line
+from .effects import render_effects
 from .style import CSS
 from .svg import KIND_FILL, KIND_STROKE, causal_graph_svg, document_scale, grid_values, heatmap_svg
 from .heads import head_heatmaps, head_text
 
 CONTROL_NAMES = {"random_network": "untrained network", "random_rotation": "random rotation"}
+CONTROL_NAMES["noise"] = "noise (base + 3σ Gaussian)"
 
 
 def _e(x: Any) -> str:
@@ -193,7 +195,8 @@ def render_expectations(h: dict[str, Any], spec_path: str) -> str:
         rows.append(f'<tr class="{"pass" if e.get("passed") else "fail"}"><td>{_badge(bool(e.get("passed")))}</td>'
                     f'<td class="mono nowrap">{_e(e.get("text"))}</td><td class="num">{fmt_value(e.get("value"))}</td>'
                     f'<td class="num">{fmt_ci(e.get("ci_low"), e.get("ci_high"))} <span class="sub">{level}</span></td>'
-                    f'<td class="num">{_e(e.get("correct"))}/{_e(n)}</td>'
+                    + (f'<td class="num">{_e(e.get("correct"))}/{_e(n)}</td>' if e.get("correct") is not None
+                       else f'<td class="num">n={_e(n)}</td>')  # an effect size: a mean of n pairs
                     + (f'<td class="num">{against_cell}</td>' if show_against else "")
                     + (f'<td class="num dn">{base_cell}</td>' if show_base else "")
                     + f'<td class="why">{_e(e.get("reason"))}</td><td>{_loc(e.get("location"), spec_path)}</td></tr>')
@@ -276,6 +279,7 @@ def render_variable(name: str, v: dict[str, Any], hyp: str, scale: tuple[float, 
             f'{better_row}{joint_row}</table>'
             f'<table style="margin-top:10px"><tr><th></th><th class="num">IIA</th><th class="num">95% CI</th>'
             f'<th class="num">n</th><th></th></tr>{"".join(rows)}</table>'
+            f'{render_effects(v, CONTROL_NAMES)}'
             f'<p class="meta">{seeds}</p></div>'
             f'{render_training(f"variable {name}", v.get("seeds"))}{render_failing_pairs(name, v)}</div>')
 

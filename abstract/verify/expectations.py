@@ -23,9 +23,11 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..language import ast
+from .effects import judge_effect
 from .stats import judge, judge_relative, wilson_interval
 
 CONFIDENCE = 0.95
+EFFECT_METRICS = ("logit_diff", "prob", "kl")
 NOT_HELD_OUT = ("the input space is too small to hold test pairs out of training, so they overlap: "
                 "this measures fit, not generalisation")
 
@@ -159,6 +161,12 @@ def judge_expectations(hypothesis: ast.HypothesisDecl, result: dict[str, Any],
     others = others or {}
     overlap = (result.get("dataset") or {}).get("held_out") is False
     for e in hypothesis.expects:
+        if e.metric in EFFECT_METRICS:  # means with t intervals: abstract.verify.effects
+            verdicts.append(judge_effect(e, result, others, confidence))
+            if overlap:
+                verdicts[-1]["held_out"] = False
+                verdicts[-1]["reason"] += f" (warning: {NOT_HELD_OUT})"
+            continue
         base = {"text": e.text, "metric": e.metric, "args": list(e.args), "op": e.op, "threshold": e.threshold,
                 "confidence": confidence, "location": str(e.pos)}
         entry = measured_entry(e, result)

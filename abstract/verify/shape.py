@@ -88,6 +88,12 @@ GRID = Obj({"layers": opt(ListOf(nullable(INT))), "positions": opt(ListOf(POSITI
 # The grid's best non-trivial site, when it beats the site the align line named beyond its interval.
 BETTER_SITE = Obj({"layer": opt(nullable(INT)), "component": opt(nullable(STR)), "position": opt(POSITION),
                    "iia": opt(nullable(NUM)), "ci_low": opt(nullable(NUM))})
+# Effect sizes (abstract.engine.effects): means with t intervals; the alignment's carry do_nothing.
+MEAN = Obj({"value": opt(nullable(NUM)), "ci_low": opt(nullable(NUM)), "ci_high": opt(nullable(NUM)),
+            "n": opt(nullable(INT))})
+EFFECT_MEAN = Obj({**MEAN.fields, "do_nothing": opt(nullable(MEAN))})
+EFFECTS = Obj({"scored": opt(nullable(STR)), "logit_diff": opt(nullable(EFFECT_MEAN)),
+               "prob": opt(nullable(EFFECT_MEAN)), "kl": opt(nullable(EFFECT_MEAN))})
 VARIABLE = Obj({
     "intervention": opt(Obj({"kind": opt(nullable(STR)), "dim": opt(nullable(NUM))})),
     "grid": opt(nullable(GRID)),
@@ -95,11 +101,13 @@ VARIABLE = Obj({
     "seeds": opt(ListOf(SEED)),
     "iia": opt(IIA),
     "controls": opt(MapOf(nullable(Obj({"iia": opt(nullable(NUM)), "n": opt(nullable(INT)),
-                                         "correct": opt(nullable(INT)), "cause": opt(nullable(COUNTS))})))),
+                                         "correct": opt(nullable(INT)), "cause": opt(nullable(COUNTS)),
+                                         "effects": opt(nullable(EFFECTS))})))),
     "joint": opt(nullable(Obj({"group": opt(ListOf(STR)), "block": opt(ListOf(nullable(INT))),
                                "training": opt(STR)}))),
     "better_site": opt(nullable(BETTER_SITE)),
     "failing_pairs": opt(nullable(ListOf(FAILING_PAIR))),
+    "effects": opt(nullable(EFFECTS)),
 })
 JOINT = Obj({**MEASURED.fields, "mean": opt(nullable(NUM)), "best_seed": opt(nullable(INT)),
              "selected_by": opt(STR), "seeds": opt(ListOf(SEED)), "site": opt(nullable(SITE))})

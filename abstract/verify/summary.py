@@ -13,10 +13,12 @@ from typing import Any, Sequence
 
 from .featurizer_text import featurizer_text
 from .stats import fmt_ci, fmt_value, judged_iia
+from .effects import effect_rows
 from .validity import (TRIVIAL_MEANING, against, against_text, better_site_text, do_nothing, expectation_do_nothing,
                        is_trivial, metric_counts, preflight_text, shortfall_text, site_label, trivial_sites)
 
 CONTROL_SHORT = {"random_network": "untrained", "random_rotation": "rand.rot"}
+CONTROL_SHORT["noise"] = "noise"
 
 
 def _can_unicode() -> bool:
@@ -142,6 +144,8 @@ def format_summary(doc: dict[str, Any], *, width: int = 100, unicode: bool | Non
             out += wrap(f"preflight: {pre}", indent=2)
         variables = h.get("variables") or {}
         out += [clip(x) for x in _figures(h, variables)]
+        effects = effect_rows(variables, CONTROL_SHORT)
+        out += [clip(x) for x in table(effects, right=tuple(range(1, len(effects[0]) if effects else 0)))]
         trivial = []
         for name, v in variables.items():
             note = better_site_text(v)

@@ -50,6 +50,16 @@ def rich_document() -> dict[str, Any]:
     h["variables"]["right"]["better_site"] = {"layer": 2, "component": "block_output", "position": None,
                                               "iia": 0.99, "ci_low": 0.985}
     h["train"]["joint"] = True
+    mean = {"value": 2.5, "ci_low": 2.1, "ci_high": 2.9, "n": 40}
+    h["variables"]["left"]["effects"] = {"scored": "logit", "logit_diff": {**mean, "do_nothing": dict(mean)},
+                                         "prob": {**mean, "value": 0.8, "ci_low": 0.7, "ci_high": 0.9},
+                                         "kl": dict(mean)}
+    h["variables"]["left"].setdefault("controls", {})["noise"] = {
+        "iia": 0.1, "n": 40, "correct": 4, "effects": {"scored": "logit", "logit_diff": dict(mean)}}
+    h["expectations"].append({"text": "logit_diff(left) >= 2.0", "passed": True, "metric": "logit_diff",
+                              "args": ["left"], "op": ">=", "threshold": 2.0, **mean, "confidence": 0.95,
+                              "reason": "logit_diff(left) 2.500 [2.100, 2.900], n=40: lower bound 2.100 >= 2",
+                              "do_nothing": dict(mean)})
     h["timing"] = {"total": 1.5}
     doc["errors"] = [{"message": "hypothesis x: RuntimeError: boom", "location": "specs/x.causal:3:1",
                       "hypothesis": "x", "traceback": "Traceback ..."}]

@@ -79,7 +79,7 @@ BAD = [
     ("expect iia(x) >= control(random_netwrok)", "control random_network",
      "unknown control 'random_netwrok'", "random_netwrok", "did you mean 'random_network'?"),
     ("expect isolate(x, z) >= control(random_network)", "control random_network",
-     "controls are measured for iia(v) and cause(v) only", "control(random_network)", None),
+     "controls are measured for iia(v), cause(v), logit_diff(v), prob(v), kl(v) only", "control(random_network)", None),
     ("expect iia(x) >= do_nothing + 1.5", "", "margin 1.5 is not between -1 and 1", "+ 1.5", None),
     ("expect iia(x) >= control(random_network) - 2", "control random_network", "margin -2 is not between -1 and 1",
      "- 2", None),

@@ -1,0 +1,104 @@
+"""The shipped tiny IOI case: specs/ioi_tiny.causal on the GPT-2 that specs/models/ioi_lm.py trains.
+
+Fast tests check the plumbing with a barely trained model (``steps 2``): the prompts and their
+answers, the word-level tokenizer (one token per name, the template's slots where the spec
+expects them), the builder's cache, and that the spec compiles and aligns end to end with tiny
+settings. The slow test runs the real spec (the model's training included) and checks the
+measured figures.
+"""
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from abstract.engine.align import align_hypothesis
+from abstract.language import compile_text
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+SPEC = ROOT / "specs" / "ioi_tiny.causal"
+BUILDER = ROOT / "specs" / "models" / "ioi_lm.py"
+OPTIONS = "names 16, layers 3"
+TINY = dict(samples=32, epochs=1, batch=16, seeds=1, dev=16, test=24, search=False, min_accuracy=0)
+
+
+def _builder():
+    spec = importlib.util.spec_from_file_location("ioi_lm_builder_under_test", BUILDER)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture()
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("ABSTRACT_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def _spec_text(steps: int) -> str:
+    """The shipped spec with the builder's training cut to ``steps`` (plumbing only)."""
+    text = SPEC.read_text()
+    assert OPTIONS in text
+    return text.replace(OPTIONS, f"{OPTIONS}, steps {steps}").replace(
+        '"models/ioi_lm.py:build"', f'"{BUILDER}:build"')
+
+
+def test_prompts_answer_the_name_that_is_not_repeated():
+    ioi = _builder()
+    rows = ioi.prompts(names=3, templates=[0])
+    assert len(rows) == 3 * 3 * 2
+    assert ("When Alice and Bob went to the store, Bob gave a drink to", "Alice") in rows
+    assert ("When Alice and Bob went to the store, Alice gave a drink to", "Bob") in rows
+    assert ("When Carol and Carol went to the store, Carol gave a drink to", "Carol") in rows
+    for prompt, answer in ioi.prompts(names=4):
+        a, b, s = [w for w in ioi.words(prompt) if w in ioi.NAMES]
+        assert s in (a, b) and answer in (a, b)
+        assert answer != s or a == b
+    # the spec renders the builder's first template, with the same names in the same order
+    text = SPEC.read_text()
+    assert ioi.TEMPLATES[0].format(a="{name_a}", b="{name_b}", s="{subject}") in text
+    assert "{ 0: Alice, 1: Bob, 2: Carol, 3: Dave, 4: Eve, 5: Frank, 6: Grace, 7: Heidi }" in text
+    assert ioi.NAMES[:8] == ["Alice", "Bob", "Carol", "Dave", "Eve", "Frank", "Grace", "Heidi"]
+
+
+def test_tokenizer_is_word_level_with_one_token_per_name():
+    ioi = _builder()
+    tok = ioi.make_tokenizer(16)
+    prompt = "When Alice and Bob went to the store, Bob gave a drink to"
+    assert tok.convert_ids_to_tokens(tok(prompt)["input_ids"]) == [
+        "When", "Alice", "and", "Bob", "went", "to", "the", "store", ",", "Bob", "gave", "a", "drink", "to"]
+    for name in ioi.NAMES:
+        assert tok(" " + name, add_special_tokens=False)["input_ids"] == [tok.convert_tokens_to_ids(name)]
+    assert tok.unk_token_id not in tok(" ".join(t.format(a="Eve", b="Wendy", s="Eve") for t in ioi.TEMPLATES))[
+        "input_ids"]
+
+
+def test_builder_caches_a_save_pretrained_folder(cache_dir):
+    ioi = _builder()
+    model, tok = ioi.build(steps=2)
+    folders = list((cache_dir / "models").glob("ioi_lm-*"))
+    assert len(folders) == 1 and (folders[0] / "config.json").is_file()
+    assert (folders[0] / "tokenizer.json").is_file()
+    assert model.config.model_type == "gpt2" and model.config.n_layer == 3 and model.config.n_head == 4
+    assert model.config.abstract_training["steps"] == 2
+    t = time.time()
+    again, _ = ioi.build(steps=2)
+    assert time.time() - t < 10
+    for (n, p), (_, q) in zip(model.named_parameters(), again.named_parameters()):
+        assert torch.equal(p, q), n
+    with pytest.raises(ValueError, match="names"):
+        ioi.build(names=1, steps=2)
+
+
+def test_spec_compiles_and_aligns_with_tiny_settings(cache_dir, tmp_path):
+    spec = compile_text(_spec_text(2), str(tmp_path / "ioi_tiny.causal"))
+    assert set(spec.models) == {"IOI"}
+    names = [h.name for h in spec.hypotheses]
+    assert "answer_at_second_name" in names
+    r = align_hypothesis(spec, "answer_at_second_name", progress=False, device="cpu", overrides=TINY)
+    v = r["variables"]["io"]
+    assert v["site"] == {"layer": 2, "component": "resid_pre", "position": "name_b", "trivial": False}
+    assert set(v["controls"]) == {"random_rotation"}

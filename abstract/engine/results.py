@@ -102,6 +102,8 @@ class SiteRef:
     position: Position
     token_index: Optional[int] = None
     trivial: Optional[bool] = None  # realised by swapping the variable's input ancestors (engine/trivial.py)
+    head: Optional[int] = None  # head components: the head
+    heads: Optional[tuple[tuple[int, int], ...]] = None  # a head group: ((layer, head), ...)
 
     def to_json(self) -> Json:
         out: Json = {"layer": self.layer, "component": self.component, "position": self.position}
@@ -109,6 +111,10 @@ class SiteRef:
             out["token_index"] = self.token_index
         if self.trivial is not None:
             out["trivial"] = self.trivial
+        if self.head is not None:
+            out["head"] = self.head
+        if self.heads:
+            out["heads"] = [list(x) for x in self.heads]
         return out
 
 
@@ -149,6 +155,8 @@ class GridResult:
     chosen_site: Optional[SiteRef]
     training: Optional[str] = None
     trivial: Optional[list[list[bool]]] = None  # per cell: realised by swapping the variable's inputs
+    # head grids: column j is head heads[j] at position positions[j] (positions then repeat per head)
+    heads: Optional[list[int]] = None
 
     def to_json(self) -> Json:
         out: Json = {"layers": list(self.layers), "positions": list(self.positions),
@@ -159,6 +167,8 @@ class GridResult:
             out["training"] = self.training
         if self.trivial is not None:
             out["trivial"] = self.trivial
+        if self.heads is not None:
+            out["heads"] = list(self.heads)
         return out
 
 

@@ -207,7 +207,7 @@ class HypothesisRun:
         """Refuse a network unfit to be scored, then flag each variable's trivial sites."""
         own: dict[str, list[Site]] = {}
         for name, vs in self.sites.items():
-            grid = [vs.site(layer, p) for layer in vs.layers for p in vs.positions]
+            grid = vs.grid_sites()
             own[name] = list(dict.fromkeys(grid + ([vs.align_site] if vs.align_site is not None else [])))
         every = list(dict.fromkeys(s for sites in own.values() for s in sites))
         try:
@@ -387,7 +387,7 @@ class HypothesisRun:
         total = 0
         for vp in self.plan.variables:
             s = self.sites[vp.name]
-            total += len(s.layers) * len(s.positions)
+            total += len(s.layers) * len(s.columns)
             if vp.name not in in_group:
-                total += seeds - (1 if s.layers and vp.layer is None else 0) + rn
+                total += seeds - (1 if s.layers and s.align_site is None else 0) + rn
         return total + len(self.groups) * (seeds + rn)

@@ -177,13 +177,15 @@ def run_variable(ctx: VariableContext, train_seeds: bool = True) -> SearchOutcom
     """Search the grid (first seed), then train every seed at the reported site."""
     sites, seeds = ctx.sites, ctx.plan.train.seeds
     candidates: list[tuple[int, int, Cell]] = []
+    columns = sites.columns  # (head, position); head is None unless the grid searches heads
     for layer in sites.layers:
-        ctx.train_row([sites.site(layer, p) for p in sites.positions], seeds[0])
-        for i, p in enumerate(sites.positions):
-            candidates.append((layer, i, ctx.cell(sites.site(layer, p), seeds[0])))
+        for head in sites.heads:
+            ctx.train_row([sites.site(layer, p, head) for p in sites.positions], seeds[0])
+        for i, (head, p) in enumerate(columns):
+            candidates.append((layer, i, ctx.cell(sites.site(layer, p, head), seeds[0])))
     chosen_cell = choose_site(candidates, ctx.trivial)
     chosen = chosen_cell.site if chosen_cell is not None else None
-    chosen_pos = next((sites.positions[i] for _, i, c in candidates if c is chosen_cell), None)
+    chosen_pos = next((columns[i][1] for _, i, c in candidates if c is chosen_cell), None)
     if sites.align_site is not None:
         site, spec_pos = sites.align_site, sites.align_position
     else:
@@ -197,8 +199,8 @@ def run_variable(ctx: VariableContext, train_seeds: bool = True) -> SearchOutcom
             row_mean: list[Optional[float]] = []
             row_max: list[Optional[float]] = []
             row_flags: list[bool] = []
-            for p in sites.positions:
-                s = sites.site(layer, p)
+            for head, p in columns:
+                s = sites.site(layer, p, head)
                 scores = [c.test.value for (cs, _), c in ctx.cells.items() if cs == s]
                 row_mean.append(round(sum(scores) / len(scores), 4) if scores else None)
                 row_max.append(max(scores) if scores else None)
@@ -210,8 +212,11 @@ def run_variable(ctx: VariableContext, train_seeds: bool = True) -> SearchOutcom
         if chosen is not None:
             chosen_ref = dataclasses.replace(site_ref(chosen, spelling=True),
                                              trivial=bool(ctx.trivial.get(chosen, False)))
-        grid = GridResult(list(sites.layers), list(sites.positions), sites.position_tokens(), sites.component,
-                          mean, mx, chosen_ref, trivial=flags if ctx.trivial else None)
+        head_grid = sites.heads != (None,)
+        tokens = sites.position_tokens() * len(sites.heads)
+        grid = GridResult(list(sites.layers), [p for _, p in columns], tokens, sites.component,
+                          mean, mx, chosen_ref, trivial=flags if ctx.trivial else None,
+                          heads=[int(h) for h, _ in columns if h is not None] if head_grid else None)
     ref = dataclasses.replace(site_ref(site, spec_pos), trivial=bool(ctx.trivial.get(site, False)))
     return SearchOutcome(site, ref, grid, cells, _better_site(chosen_cell, chosen_pos, site, cells))
 

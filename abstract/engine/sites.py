@@ -14,6 +14,7 @@ from typing import Any, Optional, Sequence
 from ..hypothesis.plan import Plan, VariablePlan
 from ..language import ast
 from ..neural.sites import SLOT_PREFIX, Site
+from .head_sites import check_head_site, grid_head_axis
 from .errors import AlignmentError
 from .results import Position, SiteRef
 
@@ -31,10 +32,11 @@ def site_ref(site: Site, position: Position = None, *, spelling: bool = False) -
     """A resolved site for the document: ``position`` as the spec spelled it (``spelling``:
     spell the runner's own position), plus the token index when it resolved to another int."""
     layer = int(site.layer or 0)  # engine sites always name a layer
+    heads = site.heads or None
     if spelling:
-        return SiteRef(layer, site.component, spelled(site.position))
+        return SiteRef(layer, site.component, spelled(site.position), head=site.head, heads=heads)
     token = site.position if isinstance(site.position, int) and site.position != position else None
-    return SiteRef(layer, site.component, position, token)
+    return SiteRef(layer, site.component, position, token, head=site.head, heads=heads)
 
 
 @dataclass(frozen=True)
@@ -50,9 +52,19 @@ class VariableSites:
     align_position: Position  # as spelled on the align line (or the grid's first)
     encoder: Any
     examples: Sequence[dict]
+    heads: tuple[Optional[int], ...] = (None,)  # the grid's head axis: (None,) unless a head component
 
-    def site(self, layer: int, position: Position) -> Site:
-        return resolve(self.encoder, layer, self.component, position)
+    def site(self, layer: int, position: Position, head: Optional[int] = None) -> Site:
+        return resolve(self.encoder, layer, self.component, position, head)
+
+    @property
+    def columns(self) -> list[tuple[Optional[int], Position]]:
+        """The grid's columns: every (head, position), head-major (one head: the positions)."""
+        return [(hd, p) for hd in self.heads for p in self.positions]
+
+    def grid_sites(self) -> list[Site]:
+        """Every site of the grid, layer by layer, column by column."""
+        return [self.site(layer, p, hd) for layer in self.layers for hd, p in self.columns]
 
     @property
     def uses_positions(self) -> bool:
@@ -64,10 +76,11 @@ class VariableSites:
                 for p in self.positions]
 
 
-def resolve(encoder, layer: int, component: str, position: Position) -> Site:
+def resolve(encoder, layer: Optional[int], component: str, position: Position, head: Optional[int] = None,
+            heads: tuple[tuple[int, int], ...] = ()) -> Site:
     if not encoder.uses_positions:
-        return Site(layer=layer, component=component, position=None)
-    return Site(layer=layer, component=component, position=encoder.site_position(position))
+        return Site(layer=layer, component=component, position=None, head=head, heads=heads)
+    return Site(layer=layer, component=component, position=encoder.site_position(position), head=head, heads=heads)
 
 
 def _option_pos(options: Sequence[ast.Option], key: str, default: ast.Pos) -> ast.Pos:
@@ -128,7 +141,7 @@ def resolve_sites(plan: Plan, h: ast.HypothesisDecl, runner, encoder,
     for vp, decl in zip(plan.variables, h.aligns):
         component = search.component or vp.component or DEFAULT_COMPONENT
         layers: Any = search.layers
-        if layers is None and vp.layer is None:
+        if layers is None and vp.layer is None and not vp.heads:
             layers = "*"  # no site given and no grid: search every layer
         if layers is None:
             grid_layers: tuple[int, ...] = ()
@@ -145,12 +158,18 @@ def resolve_sites(plan: Plan, h: ast.HypothesisDecl, runner, encoder,
                 positions = tuple(search.positions or [vp.position if vp.position is not None else "last"])
                 for p in positions:
                     check.position(p, position_at if search.positions else _option_pos(decl.site, "position", vp.pos))
+        grid_heads = grid_head_axis(runner, component, search.heads, grid_layers,
+                                    _option_pos(h.search, "head", _option_pos(h.search, "component", h.pos)))
         align_site, align_position = None, None
-        if vp.layer is not None:
-            check.layer(vp.layer, _option_pos(decl.site, "layer", vp.pos), "layer")
+        if vp.layer is not None or vp.heads:
+            for layer in sorted({la for la, _ in vp.heads or ()} | ({vp.layer} if vp.layer is not None else set())):
+                check.layer(layer, _option_pos(decl.site, "heads" if vp.heads else "layer", vp.pos), "layer")
             align_position = vp.position if vp.position is not None else (positions[0] if positions else "last")
             check.position(align_position, _option_pos(decl.site, "position", vp.pos))
-            align_site = resolve(encoder, vp.layer, vp.component or component, align_position)
+            align_site = resolve(encoder, vp.layer, vp.component or component, align_position, vp.head, vp.heads or ())
+            check_head_site(runner, align_site, _option_pos(decl.site, "heads" if vp.heads else "head", _option_pos(
+                decl.site, "component", vp.pos)))
         out[vp.name] = VariableSites(vp, grid_layers, positions, component, align_site,
-                                     align_position if encoder.uses_positions else None, encoder, examples)
+                                     align_position if encoder.uses_positions else None, encoder, examples,
+                                     grid_heads)
     return out

@@ -25,6 +25,7 @@ record how the site's activation moves. The site is trivial for variable V when
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping, Optional, Sequence
 
 import networkx as nx
@@ -91,7 +92,8 @@ def trivial_variables(runner, encoder, model, site: Site, variables: Sequence[st
                       seed: int = 0, samples: int = SAMPLES) -> set[str]:
     """The variables among ``variables`` for which ``site`` is trivial (see module docstring)."""
     candidates = [v for v in variables if realisable_by_inputs(model, v)]
-    if not candidates:
+    if not candidates or site.head is not None or site.heads:
+        # a head is one part of its token's state: the inputs still reach the outputs around it
         return set()
     inputs = model.sample_inputs(samples, seed=seed)
     try:
@@ -127,7 +129,7 @@ def _shows_elsewhere(runner, encoder, model, site: Site, inputs: Sequence[Mappin
     for p in range(int(mask.sum(dim=1).min())):
         if bool((resolve_positions(p, mask, seq, batch) == own).all()):
             continue  # the site itself
-        other = Site(layer=site.layer, component=site.component, position=p)
+        other = dataclasses.replace(site, position=p)  # keeps a head site's head
         base = runner.collect(enc, other).double()
         for x in moved:
             if float((runner.collect(x, other).double() - base).abs().max()) > scale:

@@ -77,10 +77,15 @@ def _num(x: float) -> str:
 OPTIONS: tuple[OptionSpec, ...] = (
     # -- align V to <site>
     OptionSpec("layer", SITE, "layer", low=0, doc="the layer (block) index; 0 is the first layer"),
-    OptionSpec("component", SITE, "component", doc="resid_pre, resid_post, attn_out or mlp_out; resid_post when "
-               "omitted (plain torch networks: resid_post only, the layer output)"),
+    OptionSpec("component", SITE, "component", doc="resid_pre, resid_mid, resid_post, attn_out, mlp_out, or per head "
+               "head_out, q, k, v; resid_post when omitted, head_out when `head`/`heads` is given (plain torch "
+               "networks: resid_post only, the layer output)"),
     OptionSpec("position", SITE, "position", kinds=(LM,), doc="last, first, a token index or a prompt-template "
                "slot name"),
+    OptionSpec("head", SITE, "head", low=0, kinds=(LM,), doc="the attention head of a head component (head_out, "
+               "q, k, v); k and v count key-value heads under grouped-query attention"),
+    OptionSpec("heads", SITE, "head_group", kinds=(LM,), doc="a head group interchanged as one vector: [layer.head, "
+               "...], e.g. [9.6, 9.9] (9.10 is head 10); several layers allowed; replaces `layer`"),
     # -- via <intervention>(...)
     OptionSpec("dim", INTERVENTION, "int", default=1, low=1, kinds=("das", "lowrank"), positional=True,
                doc="size of the learned subspace"),
@@ -92,6 +97,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("position", SEARCH, "positions", kinds=(LM,), field="positions",
                doc="a position, a list of them, or * (every token of the prompt)"),
     OptionSpec("component", SEARCH, "component", doc="the site component searched"),
+    OptionSpec("head", SEARCH, "heads", low=0, kinds=(LM,), field="heads", doc="the heads searched: an int, a list "
+               "or * (every head); * when the searched component is a head component and `head` is omitted"),
     # -- train ...
     OptionSpec("samples", TRAIN, "int", default=2000, low=1, doc="training pairs per variable"),
     OptionSpec("epochs", TRAIN, "int", default=3, low=1),
@@ -280,6 +287,47 @@ def parse_component(spec: OptionSpec, v: Any, pos: ast.Pos) -> str:
         raise _err(str(e).split(";")[0], pos, hint=unknown_hint(v, COMPONENTS + tuple(COMPONENT_ALIASES))) from None
 
 
+def parse_head(spec: OptionSpec, v: Any, pos: ast.Pos) -> int:
+    if not _is_int(v) or v < 0:
+        raise _err(f"`head` of an align must be one head index (0, 1, ...), got {_show(v)}", pos,
+                   hint="use `search head [..]` or `search head *` to try several, `heads [L.H, ...]` for a group")
+    return v
+
+
+def parse_heads(spec: OptionSpec, v: Any, pos: ast.Pos) -> Any:
+    if isinstance(v, ast.AllValues):
+        return "*"
+    if isinstance(v, ast.Range):
+        if v.high < v.low or v.low < 0:
+            raise _err(f"bad head range {v.low}..{v.high}", pos, hint="a range low..high needs 0 <= low <= high")
+        return tuple(range(v.low, v.high + 1))
+    items = v if isinstance(v, list) else [v]
+    if not items or not all(_is_int(x) and x >= 0 for x in items):
+        raise _err(f"`head` must be a head index, a range a..b, a list of them or *, got {_show(v)}", pos)
+    if len(set(items)) < len(items):
+        raise _err(f"`head` lists a head twice: {_show(v)}", pos)
+    return tuple(items)
+
+
+def parse_head_group(spec: OptionSpec, v: Any, pos: ast.Pos) -> tuple[tuple[int, int], ...]:
+    """`heads [9.6, 9.10]` -> ((9, 6), (9, 10)), read from each entry's spelling."""
+    items = v if isinstance(v, list) else [v]
+    out: list[tuple[int, int]] = []
+    for x in items:
+        text = getattr(x, "text", None)
+        parts = text.split(".") if isinstance(text, str) else []
+        if len(parts) != 2 or not all(p.isdigit() for p in parts):
+            raise _err(f"`heads` entry {_show(x)} is not layer.head", pos,
+                       hint="write each head as layer.head, e.g. `heads [9.6, 9.9]` (9.10 is layer 9, head 10)")
+        pair = (int(parts[0]), int(parts[1]))
+        if pair in out:
+            raise _err(f"`heads` lists head {text} twice", pos)
+        out.append(pair)
+    if not out:
+        raise _err("`heads` needs at least one layer.head entry, e.g. `heads [9.6, 9.9]`", pos)
+    return tuple(out)
+
+
 def parse_seeds(spec: OptionSpec, v: Any, pos: ast.Pos) -> Any:
     if isinstance(v, list):
         if not v or not all(_is_int(s) for s in v):
@@ -302,7 +350,8 @@ def parse_indices(spec: OptionSpec, v: Any, pos: ast.Pos) -> tuple[int, ...]:
 PARSERS: dict[str, Parser] = {
     "int": parse_int, "float": parse_float, "bool": parse_bool, "name": parse_name, "string": parse_string,
     "layer": parse_layer, "layers": parse_layers, "position": parse_position, "positions": parse_positions,
-    "component": parse_component, "seeds": parse_seeds, "indices": parse_indices,
+    "component": parse_component, "seeds": parse_seeds, "head": parse_head, "heads": parse_heads,
+    "head_group": parse_head_group, "indices": parse_indices,
     "dtype": lambda s, v, p: _choice(s, v, p, DTYPES), "encoder": lambda s, v, p: _choice(s, v, p, ENCODERS),
 }
 

@@ -29,6 +29,7 @@ from typing import Any, Mapping, Optional, Union
 
 from ..language import ast
 from ..language.errors import SpecError, SpecErrors
+from .heads import align_head_checks, search_head_checks
 from .network import NetworkPlan
 from .options import (COMPONENTS_BY_KIND, DATA, DEFAULT_INTERVENTION, INTERVENTION, INTERVENTION_ALIASES,
                       INTERVENTIONS, LM, SEARCH, SITE, TRAIN, OptionSpec, options, parse_value,
@@ -68,6 +69,8 @@ class VariablePlan:
     component: Optional[str] = None
     position: Position = None
     pos: ast.Pos = ast.NOWHERE
+    head: Optional[int] = None  # head components: the head (k/v: the key-value head)
+    heads: Optional[tuple[tuple[int, int], ...]] = None  # a head group: ((layer, head), ...), one vector
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class SearchPlan:
     layers: Any = None  # None (no grid), "*" or tuple of ints
     positions: Any = None  # None, "*" or tuple of positions
     component: Optional[str] = None
+    heads: Any = None  # None (every head, for a head component), "*" or tuple of head indices
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,10 @@ class Plan:
         """A plain summary (for `check --json`)."""
         return {"hypothesis": self.hypothesis, "network_kind": self.network_kind,
                 "variables": [{"name": v.name, "intervention": v.intervention.to_json(), "layer": v.layer,
-                               "component": v.component, "position": v.position} for v in self.variables],
+                               "component": v.component, "position": v.position,
+                               **({"head": v.head} if v.head is not None else {}),
+                               **({"heads": [list(x) for x in v.heads]} if v.heads else {})}
+                              for v in self.variables],
                 "train": {**self.train.__dict__, "seeds": list(self.train.seeds)}, "data": dict(self.data.__dict__),
                 "search": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.search.__dict__.items()},
                 "controls": list(self.controls)}
@@ -238,6 +245,7 @@ def build_plan(h: ast.HypothesisDecl, overrides: Mapping[str, Any] | None = None
     variables = []
     for a in h.aligns:
         site = read_options(SITE, a.site, errors, kind=kind, what="site")
+        align_head_checks(site, a.site, a.pos, errors)
         _site_checks(site.get("component"), site.get("position"), a.site, kind, network, errors)
         interv = _intervention(a.intervention, a.pos, errors)
         if interv is not None:
@@ -246,6 +254,7 @@ def build_plan(h: ast.HypothesisDecl, overrides: Mapping[str, Any] | None = None
     data = read_options(DATA, h.data, errors)
     search = read_options(SEARCH, h.search, errors, kind=kind)
     _site_checks(search.get("component"), search.get("positions"), h.search, kind, network, errors)
+    search_head_checks(search, variables, h.search, h.pos, errors)
     if model is not None:
         _model_checks(h, data, network, model, errors)
     _control_checks(h, variables, errors)

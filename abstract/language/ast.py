@@ -200,6 +200,18 @@ class CallValue:
         return dict(self.args)
 
 
+class SpelledFloat(float):
+    """A decimal literal that remembers its spelling: in `heads [9.10]` the text says layer 9,
+    head 10, which the float 9.1 cannot."""
+
+    text: str
+
+    def __new__(cls, text: str) -> "SpelledFloat":
+        obj = float.__new__(cls, text)
+        obj.text = str(text)
+        return obj
+
+
 Value = Union[int, float, str, bool, Range, AllValues, CallValue, list]
 
 

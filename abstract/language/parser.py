@@ -462,7 +462,7 @@ class _ToAst(Transformer):
     # -- values and options
     def number_value(self, meta, c):
         tok = c[0]
-        return float(tok) if tok.type == "FLOAT" else self._int(tok)
+        return ast.SpelledFloat(str(tok)) if tok.type == "FLOAT" else self._int(tok)
 
     def negative_float(self, meta, c):  # c: [MINUS, FLOAT]
         return -float(c[-1])

@@ -90,9 +90,10 @@ def stack_caches(caches: Sequence[BaseCache]) -> BaseCache:
     batch replaces one forward per position -- a grid row trained in one pass per step."""
     first = caches[0]
     for c in caches[1:]:
-        if (c.start, c.site.layer, c.site.component, c.batch_size) != \
-                (first.start, first.site.layer, first.site.component, first.batch_size):
-            raise ValueError("only caches of one layer, component and batch can be stacked")
+        if (c.start, c.site.layer, c.site.component, c.site.head, c.site.heads, c.batch_size) != \
+                (first.start, first.site.layer, first.site.component, first.site.head, first.site.heads,
+                 first.batch_size):
+            raise ValueError("only caches of one layer, component, head and batch can be stacked")
     if not all(c.cached for c in caches):
         raise ValueError("uncached (hook fallback) caches cannot be stacked")
     n = first.batch_size

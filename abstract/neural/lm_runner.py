@@ -11,6 +11,7 @@ cached input with a forward hook on the sub-module that splices in the new value
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Mapping, Optional, Sequence, Union
 
 import torch
@@ -21,6 +22,7 @@ from .architectures import ArchSpec, detect_architecture, get_module, get_module
 from .cache import BaseCache, BlockCall, NewAct
 from .hooks import Hooks
 from .sites import NAMED_POSITIONS, Site, SiteError, gather_positions, resolve_positions, scatter_positions
+from .taps import register_read, register_write, site_taps, uses_taps
 
 
 class _Stop(Exception):
@@ -83,6 +85,8 @@ class LMRunner:
     def module_for(self, site: Site) -> nn.Module:
         """The module whose input (``resid_pre``) or output (others) is the site."""
         block = self.blocks[self._layer(site)]
+        if uses_taps(site):  # head / q / k / v / resid_mid: the module read (input or output side)
+            return site_taps(self, site)[0].module
         if site.component == "attn_out":
             return get_module(block, self.arch.attn)
         if site.component == "mlp_out":
@@ -141,6 +145,9 @@ class LMRunner:
 
         with Hooks() as hooks:
             for site in wanted:
+                if uses_taps(site):
+                    register_read(hooks, self, site, functools.partial(grab, site))
+                    continue
                 mod = self.module_for(site)
                 if site.component == "resid_pre":
                     hooks.forward_pre(mod, lambda m, a, k, s=site: grab(s, _hidden_arg(a, k)), with_kwargs=True)
@@ -172,7 +179,9 @@ class LMRunner:
                 hooks.forward_pre(block, lambda m, a, k, i=i: calls.__setitem__(i, (a, k)), with_kwargs=True)
             hooks.forward(self.blocks[-1], lambda m, a, o: final.__setitem__("out", _first(o)))
             for site in sites:
-                if site.component in ("attn_out", "mlp_out"):
+                if uses_taps(site):
+                    register_read(hooks, self, site, functools.partial(subs.__setitem__, site))
+                elif site.component in ("attn_out", "mlp_out"):
                     hooks.forward(self.module_for(site), lambda m, a, o, s=site: subs.__setitem__(s, _first(o)))
             self._forward(inputs)
         recorded = [c for c in calls if c is not None]
@@ -213,6 +222,8 @@ class LMRunner:
             splice = None
             if site.component in ("resid_pre", "resid_post"):
                 hidden = scatter_positions(hidden, pos, value)
+            elif uses_taps(site):  # spliced in each member's block (several, for a head group)
+                register_write(hooks, self, site, pos, value)
             else:  # the sub-module's output is replaced inside the first block only
                 splice = hooks.forward(self.module_for(site), lambda m, a, o: _replace_first(
                     o, scatter_positions(_first(o), pos, value)))
@@ -235,6 +246,11 @@ class LMRunner:
         def splice(act: torch.Tensor) -> torch.Tensor:
             return scatter_positions(act, pos, _resolve_new(new, gather_positions(act, pos)))
 
+        if uses_taps(site):  # the base value comes from the unpatched run (see taps.py: head groups)
+            value = _resolve_new(new, self.collect(inputs, site)) if callable(new) else new
+            with Hooks() as hooks:
+                register_write(hooks, self, site, pos, value)
+                return self.logits(inputs, logit_positions)
         with Hooks() as hooks:
             if site.component == "resid_pre":
                 hooks.forward_pre(mod, lambda m, a, k: _with_hidden(a, k, splice(_hidden_arg(a, k))),

@@ -6,7 +6,12 @@ grid searches). It names a location in the field's vocabulary:
 * ``resid_pre``  -- the residual stream entering block ``layer``;
 * ``resid_post`` -- the residual stream leaving block ``layer`` (alias ``block_output``);
 * ``attn_out``   -- the output of block ``layer``'s attention sub-module;
-* ``mlp_out``    -- the output of block ``layer``'s MLP sub-module.
+* ``mlp_out``    -- the output of block ``layer``'s MLP sub-module;
+* ``resid_mid``  -- the residual stream between block ``layer``'s attention and MLP;
+* ``head_out``, ``q``, ``k``, ``v`` -- one attention head's output (input of the output
+  projection) or query/key/value projection output, at ``head``; ``heads`` names a *group*
+  of (layer, head) pairs interchanged together as one concatenated vector (see
+  :mod:`abstract.neural.taps`).
 
 For language models activations are ``[batch, seq, hidden]`` and ``position`` picks one
 token per example (see :func:`resolve_positions`). For plain torch modules activations
@@ -21,7 +26,7 @@ from typing import Mapping, Optional, Union
 
 import torch
 
-from ..hypothesis.components import canonical_component
+from ..hypothesis.components import HEAD_COMPONENTS, canonical_component
 
 POSITION_KEYWORDS = ("last", "first")
 SLOT_PREFIX = "slot:"  # position "slot:a": the token of template slot `a`, found per example
@@ -51,15 +56,35 @@ class Site:
     encoder records per example under :data:`NAMED_POSITIONS`: values of different token
     lengths move it), or ``None`` for position-free (plain torch) activations.
     ``module``: a dotted module path for plain torch modules; overrides ``layer``.
+    ``head``: the attention head of a per-head component (``head_out``, ``q``, ``k``, ``v``).
+    ``heads``: a head *group*, ``((layer, head), ...)`` in the order their vectors are
+    concatenated; ``layer`` is then the group's first (lowest) layer, set on construction.
     """
 
     layer: Optional[int] = None
     component: str = "resid_post"
     position: Position = "last"
     module: Optional[str] = None
+    head: Optional[int] = None
+    heads: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "component", canonical_component(self.component))
+        if self.heads:
+            object.__setattr__(self, "heads", tuple((int(la), int(hd)) for la, hd in self.heads))
+            if self.head is not None:
+                raise ValueError("a Site names one `head` or a group of `heads`, not both")
+            if len(set(self.heads)) < len(self.heads):
+                raise ValueError(f"a head group lists a head twice: {self.heads}")
+            lowest = min(la for la, _ in self.heads)
+            if self.layer is not None and self.layer != lowest:
+                raise ValueError(f"a head group's layer is its lowest layer ({lowest}), not {self.layer}")
+            object.__setattr__(self, "layer", lowest)
+        if (self.head is not None or self.heads) and self.component not in HEAD_COMPONENTS:
+            raise ValueError(f"component {self.component!r} has no heads; a head site needs one of "
+                             f"{', '.join(HEAD_COMPONENTS)}")
+        if self.component in HEAD_COMPONENTS and self.head is None and not self.heads:
+            raise ValueError(f"a {self.component} site needs a head (or a group of heads)")
         if self.layer is None and self.module is None:
             raise ValueError("a Site needs a layer index or a module path")
         if isinstance(self.position, str) and self.position not in POSITION_KEYWORDS \
@@ -67,9 +92,29 @@ class Site:
             raise SiteError(f"unknown position {self.position!r}; use an int, 'last', 'first' or 'slot:NAME'")
 
     @property
+    def members(self) -> tuple[tuple[int, Optional[int]], ...]:
+        """The (layer, head) pairs the site spans: the group, or its own (layer, head)."""
+        if self.heads:
+            return self.heads
+        return ((int(self.layer or 0), self.head),)
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        """Every block the site touches, lowest first (one, except for head groups)."""
+        return tuple(sorted({la for la, _ in self.members}))
+
+    @property
     def label(self) -> str:
-        """Short human-readable name, e.g. ``L3.resid_post@last`` or ``net.3``."""
-        where = self.module if self.module is not None else f"L{self.layer}.{self.component}"
+        """Short human-readable name, e.g. ``L3.resid_post@last``, ``L9.H6.head_out@last``,
+        ``H[9.6,9.9].head_out@last`` or ``net.3``."""
+        if self.module is not None:
+            where = self.module
+        elif self.heads:
+            where = "H[" + ",".join(f"{la}.{hd}" for la, hd in self.heads) + f"].{self.component}"
+        elif self.head is not None:
+            where = f"L{self.layer}.H{self.head}.{self.component}"
+        else:
+            where = f"L{self.layer}.{self.component}"
         return where if self.position is None else f"{where}@{self.position}"
 
     def __str__(self) -> str:  # pragma: no cover - cosmetic

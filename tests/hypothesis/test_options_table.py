@@ -41,7 +41,8 @@ def test_train_defaults_are_the_tables():
 
 def _example(o: opt.OptionSpec) -> str:
     return {"int": "7", "float": "0.5", "bool": "true", "name": "x", "layer": "1", "layers": "0..2",
-            "position": "last", "positions": "[last, 0]", "component": "resid_post", "seeds": "[1, 2]"}[o.type]
+            "position": "last", "positions": "[last, 0]", "component": "head_out", "seeds": "[1, 2]",
+            "head": "2", "heads": "[0, 1]", "head_group": "[9.6, 9.10]"}[o.type]
 
 
 @pytest.mark.parametrize("section", [opt.TRAIN, opt.DATA, opt.SEARCH])

@@ -17,7 +17,7 @@ __all__ = ["CausalLexer", "RESERVED_WORDS", "highlight_html"]
 # Grouped by what they do; their union is every word the grammar reserves (checked in a test).
 DECLARATIONS = ("model", "network", "hypothesis", "domain", "table", "input", "output")
 STATEMENTS = ("assert", "equivalent", "align", "to", "via", "search", "train", "data", "expect", "control",
-              "if", "then", "else")
+              "if", "then", "else", "hold")
 OPERATOR_WORDS = ("and", "or", "not")
 CONSTANTS = ("true", "false")
 TYPES = ("bool",)

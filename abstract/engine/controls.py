@@ -11,11 +11,12 @@
 """
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Sequence
 
 import torch
 
 from ..hypothesis.plan import InterventionPlan, TrainPlan
+from ..neural.hold import holding
 from ..neural.runner import make_runner
 from ..neural.sites import Site
 from .data import PairSet
@@ -26,10 +27,11 @@ from .train import Pairs, SiteData, Unit, count_correct, predict, prepare_site, 
 
 def random_network_control(net: LoadedNetwork, encoder, unit: Unit, site: Site, train: Pairs,
                            tests: Mapping[str, PairSet], tp: TrainPlan, seed: int,
-                           network_seed: int) -> dict[str, ControlResult]:
+                           network_seed: int, holds: Sequence[Site] = ()) -> dict[str, ControlResult]:
     """Each of ``unit``'s variables scored on its ``tests`` pairs through the unit's
-    intervention trained (seed ``seed``) on the network re-initialised with ``network_seed``."""
-    runner = make_runner(reinitialized(net, seed=network_seed))
+    intervention trained (seed ``seed``) on the network re-initialised with ``network_seed``
+    (with the hypothesis's ``holds`` held at base there too)."""
+    runner = holding(make_runner(reinitialized(net, seed=network_seed)), holds)
     sd_tests = {name: prepare_site(runner, site, tests[name]) for name in unit.names}
     interv = unit.build(next(iter(sd_tests.values())).hidden, seed)
     if unit.trainable:

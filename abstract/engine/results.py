@@ -344,6 +344,7 @@ class HypothesisResult:
     multi: Optional[MultiResult]
     timing: dict[str, float]
     preflight: Optional[Json] = None
+    holds: Optional[list[Json]] = None  # `hold` lines (path patching), as HoldPlan.to_json
 
     @property
     def seconds(self) -> float:
@@ -360,6 +361,7 @@ class HypothesisResult:
             "variables": {k: v.to_json() for k, v in self.variables.items()},
             "multi": self.multi.to_json() if self.multi is not None else None,
             **({"preflight": self.preflight} if self.preflight is not None else {}),
+            **({"holds": self.holds} if self.holds else {}),
             "timing": {k: round(v, 3) for k, v in self.timing.items()},
             "seconds": self.seconds,
         }

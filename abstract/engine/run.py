@@ -39,6 +39,7 @@ from ..device import pick_device
 from ..hypothesis.plan import Plan, build_plan
 from ..language import Spec, ast
 from ..language.errors import SpecError
+from ..neural.hold import holding
 from ..neural.runner import make_runner
 from ..neural.sites import Site
 from ..seeds import SeedStreams
@@ -48,6 +49,7 @@ from .data import PairSet, dataset_summary, shortfalls, encode_pairs, isolate_pa
 from .builder import check_fits
 from .encoders import make_encoder
 from .errors import AlignmentError
+from .holds import resolve_holds
 from .joint import GroupOutcome, JointGroup, joint_groups, train_group
 from .joint_data import JointPairSet, encode_joint, joint_summary, make_joint_splits
 from .networks import LoadedNetwork, load_network
@@ -156,6 +158,7 @@ class HypothesisRun:
         self.trivial: dict[str, dict[Site, bool]] = {}
         self.preflight: Optional[PreflightReport] = None
         self.do_nothing: dict[str, Count] = {}
+        self.holds: list[Site] = []  # path patching: held at base in every intervened run
 
     # ----- the run ------------------------------------------------------------------------
     def run(self) -> HypothesisResult:
@@ -202,6 +205,8 @@ class HypothesisRun:
         examples = self.model.sample_inputs(EXAMPLES, seed=self.streams.seed("sites/examples"))
         self.sites = resolve_sites(self.plan, self.h, self.runner, self.encoder, examples)
         self.groups = joint_groups(self.plan, self.sites)
+        self.holds = resolve_holds(self.plan, self.runner, self.encoder, self.sites)
+        self.runner = holding(self.runner, self.holds)
 
     def check_network(self) -> None:
         """Refuse a network unfit to be scored, then flag each variable's trivial sites."""
@@ -338,7 +343,7 @@ class HypothesisRun:
             for unit, site, train in units:
                 tests = {n: self.contexts[n].splits["test"] for n in unit.names}
                 found = random_network_control(self.net, self.encoder, unit, site, train, tests, plan.train, first,
-                                               network_seed)
+                                               network_seed, holds=self.holds)
                 for name, result in found.items():
                     self.controls[name]["random_network"] = result
                 self.phases.tick(f"random network {','.join(unit.names)}")
@@ -377,7 +382,8 @@ class HypothesisRun:
             location=str(h.pos), device=str(self.dev),
             train=TrainSettings(tp.samples, tp.epochs, tp.batch, tp.lr, tuple(tp.seeds), tp.joint),
             dataset=self.dataset, variables=variables, multi=multi, timing=timing,
-            preflight=self.preflight.to_json() if self.preflight is not None else None)
+            preflight=self.preflight.to_json() if self.preflight is not None else None,
+            holds=[x.to_json() for x in plan.holds] or None)
 
     def _progress_total(self) -> int:
         """One tick per trained/evaluated cell, per jointly trained seed and per trained control."""

@@ -20,7 +20,8 @@ from .components import COMPONENTS, canonical_component
 
 # sections
 SITE, INTERVENTION, SEARCH, TRAIN, DATA, NETWORK = "site", "intervention", "search", "train", "data", "network"
-SECTIONS = (SITE, INTERVENTION, SEARCH, TRAIN, DATA, NETWORK)
+HOLD = "hold"  # `hold ...`: sites kept at their base values (path patching; hypothesis/holds.py)
+SECTIONS = (SITE, INTERVENTION, SEARCH, TRAIN, DATA, NETWORK, HOLD)
 
 # network kinds as far as `check` can tell them apart without running a builder:
 #   torch -- a plain module (`torch "f.py:fn"` without prompt/answer): activations are layer outputs;
@@ -114,6 +115,13 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("min_accuracy", DATA, "float", default=0.8, low=0, high=1, doc="the unmodified network's task "
                "accuracy below which the hypothesis errors before scoring (preflight; 0 for a network that is "
                "not meant to solve the task)"),
+    # -- hold ...   (path patching)
+    OptionSpec("component", HOLD, "components", field="components", doc="what is held: attn_out, mlp_out or a "
+               "list of them (plain torch networks: resid_post, the layer output)"),
+    OptionSpec("layer", HOLD, "layers", low=0, field="layers", doc="the layers whose components are held: an int, "
+               "a range a..b or a list; each must come after every site the hypothesis aligns or searches"),
+    OptionSpec("position", HOLD, "positions", kinds=(LM,), field="positions", doc="held only at these tokens "
+               "(a position or a list); every token when omitted"),
     # -- network ... { }   (a torch builder receives every other option as a keyword argument)
     OptionSpec("prompt", NETWORK, "string", kinds=("torch", "hf"), doc="template rendering the inputs, e.g. "
                '"{a} + {b} ="; makes a torch builder a language model'),
@@ -328,6 +336,16 @@ def parse_head_group(spec: OptionSpec, v: Any, pos: ast.Pos) -> tuple[tuple[int,
     return tuple(out)
 
 
+def parse_components(spec: OptionSpec, v: Any, pos: ast.Pos) -> tuple[str, ...]:
+    items = v if isinstance(v, list) else [v]
+    if not items:
+        raise _err(f"`{spec.name}` needs at least one component", pos)
+    out = tuple(parse_component(spec, x, pos) for x in items)
+    if len(set(out)) < len(out):
+        raise _err(f"`{spec.name}` lists a component twice: {_show(v)}", pos)
+    return out
+
+
 def parse_seeds(spec: OptionSpec, v: Any, pos: ast.Pos) -> Any:
     if isinstance(v, list):
         if not v or not all(_is_int(s) for s in v):
@@ -350,8 +368,8 @@ def parse_indices(spec: OptionSpec, v: Any, pos: ast.Pos) -> tuple[int, ...]:
 PARSERS: dict[str, Parser] = {
     "int": parse_int, "float": parse_float, "bool": parse_bool, "name": parse_name, "string": parse_string,
     "layer": parse_layer, "layers": parse_layers, "position": parse_position, "positions": parse_positions,
-    "component": parse_component, "seeds": parse_seeds, "head": parse_head, "heads": parse_heads,
-    "head_group": parse_head_group, "indices": parse_indices,
+    "component": parse_component, "components": parse_components, "seeds": parse_seeds, "head": parse_head,
+    "heads": parse_heads, "head_group": parse_head_group, "indices": parse_indices,
     "dtype": lambda s, v, p: _choice(s, v, p, DTYPES), "encoder": lambda s, v, p: _choice(s, v, p, ENCODERS),
 }
 

@@ -30,6 +30,7 @@ from typing import Any, Mapping, Optional, Union
 from ..language import ast
 from ..language.errors import SpecError, SpecErrors
 from .heads import align_head_checks, search_head_checks
+from .holds import HoldPlan, read_holds
 from .network import NetworkPlan
 from .options import (COMPONENTS_BY_KIND, DATA, DEFAULT_INTERVENTION, INTERVENTION, INTERVENTION_ALIASES,
                       INTERVENTIONS, LM, SEARCH, SITE, TRAIN, OptionSpec, options, parse_value,
@@ -110,6 +111,7 @@ class Plan:
     controls: tuple[str, ...] = ()
     pos: ast.Pos = ast.NOWHERE
     network_kind: Optional[str] = None  # TORCH | LM when the network declaration was compiled with it
+    holds: tuple[HoldPlan, ...] = ()  # `hold` lines: sites kept at their base values (path patching)
 
     def to_json(self) -> dict[str, Any]:
         """A plain summary (for `check --json`)."""
@@ -121,7 +123,7 @@ class Plan:
                               for v in self.variables],
                 "train": {**self.train.__dict__, "seeds": list(self.train.seeds)}, "data": dict(self.data.__dict__),
                 "search": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.search.__dict__.items()},
-                "controls": list(self.controls)}
+                "controls": list(self.controls), "holds": [x.to_json() for x in self.holds]}
 
 
 def held_out_size(samples: int) -> int:
@@ -258,6 +260,7 @@ def build_plan(h: ast.HypothesisDecl, overrides: Mapping[str, Any] | None = None
     if model is not None:
         _model_checks(h, data, network, model, errors)
     _control_checks(h, variables, errors)
+    holds = read_holds(h, kind, network, variables, search, errors)
 
     for key, value in (overrides or {}).items():
         if key in TRAIN_KEYS:
@@ -285,7 +288,8 @@ def build_plan(h: ast.HypothesisDecl, overrides: Mapping[str, Any] | None = None
     dp = DataPlan(balance=data.get("balance"), informative=data.get("informative", False),
                   dev=data.get("dev", held), test=data.get("test", held),
                   min_accuracy=float(data.get("min_accuracy", 0.8)))
-    return Plan(h.name, tuple(variables), tp, dp, SearchPlan(**search), tuple(h.controls), h.pos, kind)
+    return Plan(h.name, tuple(variables), tp, dp, SearchPlan(**search), tuple(h.controls), h.pos, kind,
+                holds=holds)
 
 
 def _control_checks(h: ast.HypothesisDecl, variables: list[VariablePlan], errors: list[SpecError]) -> None:

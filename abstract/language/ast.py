@@ -286,6 +286,15 @@ class Expectation:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """``hold component attn_out, layer 10..11``: sites kept at their base-run values while the
+    intervention is applied (path patching); the options are read by ``hypothesis/holds.py``."""
+
+    options: tuple[Option, ...]
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
 class HypothesisDecl:
     name: str
     model: str
@@ -300,6 +309,7 @@ class HypothesisDecl:
     model_pos: Pos = field(default=NOWHERE, compare=False)
     network_pos: Pos = field(default=NOWHERE, compare=False)
     control_pos: tuple[Pos, ...] = field(default=(), compare=False)  # one per control
+    holds: tuple[Hold, ...] = ()
 
 
 @dataclass(frozen=True)

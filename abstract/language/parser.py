@@ -577,14 +577,18 @@ class _ToAst(Transformer):
     def control_stmt(self, meta, c):
         return ("control", tuple(c))
 
+    def hold_stmt(self, meta, c):
+        return ("hold", ast.Hold(tuple(c), self._p(meta)))
+
     def hypothesis(self, meta, c):
         name, model, network, *stmts = c
-        parts: dict[str, list] = {"align": [], "search": [], "train": [], "data": [], "expect": [], "control": []}
+        parts: dict[str, list] = {"align": [], "search": [], "train": [], "data": [], "expect": [], "control": [],
+                                   "hold": []}
         for s in stmts:
             if s is None or isinstance(s, Token):
                 continue
             kind, value = s
-            if kind == "align":
+            if kind in ("align", "hold"):
                 parts[kind].append(value)
             else:
                 parts[kind].extend(value)
@@ -593,7 +597,7 @@ class _ToAst(Transformer):
                                   tuple(parts["train"]), tuple(parts["data"]), tuple(parts["expect"]),
                                   tuple(str(c) for c in controls), _tok_pos(self.path, name),
                                   _tok_pos(self.path, model), _tok_pos(self.path, network),
-                                  tuple(_tok_pos(self.path, c) for c in controls))
+                                  tuple(_tok_pos(self.path, c) for c in controls), holds=tuple(parts["hold"]))
 
 
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}

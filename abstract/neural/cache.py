@@ -42,6 +42,9 @@ class BaseCache:
     inputs: Any = None
     cached: bool = True
     note: str = ""
+    # base values of held (path-patched) sites, recorded by abstract.neural.hold: a full output
+    # ``[batch, ...]``, or ``(positions [batch, 1], values [batch, hidden])`` for one position each
+    held: dict = field(default_factory=dict)
 
     @property
     def batch_size(self) -> int:
@@ -79,6 +82,7 @@ class BaseCache:
             hidden=None if self.hidden is None else self.hidden[index.to(self.hidden.device)],
             calls=[(cut(a), cut(k)) for a, k in self.calls],
             inputs=cut(self.inputs),
+            held=cut(self.held),
         )
 
 
@@ -116,6 +120,7 @@ def stack_caches(caches: Sequence[BaseCache]) -> BaseCache:
         calls=[(cat([c.calls[i][0] for c in caches]), cat([c.calls[i][1] for c in caches]))
                for i in range(len(first.calls))],
         inputs=None,
+        held=cat([c.held for c in caches]) if first.held else {},
     )
 
 

@@ -16,6 +16,7 @@ from ..verify.validity import (TRIVIAL_MEANING, against, better_site, better_sit
                                expectation_do_nothing, is_trivial, metric_counts, preflight_text, shortfall_text,
                                site_label)
 from .diagnostics import render_failing_pairs, render_training
+from .holds import held_path_svg, holds_line
 from .style import CSS
 from .svg import KIND_FILL, KIND_STROKE, causal_graph_svg, document_scale, grid_values, heatmap_svg
 
@@ -206,7 +207,7 @@ def render_expectations(h: dict[str, Any], spec_path: str) -> str:
 
 
 def render_variable(name: str, v: dict[str, Any], hyp: str, scale: tuple[float, float] | None = None,
-                    chance: float | None = None) -> str:
+                    chance: float | None = None, holds: list | None = None) -> str:
     iia, site, itv = v.get("iia") or {}, v.get("site") or {}, v.get("intervention") or {}
     grid = _grid(v)
     better = better_site(v)
@@ -214,6 +215,7 @@ def render_variable(name: str, v: dict[str, Any], hyp: str, scale: tuple[float, 
     levels = {"chance": chance, "do nothing": None if base is None else base["value"]}
     fig = heatmap_svg(grid, site, title=f"{hyp}: IIA of {name} by layer and position", better=better,
                       scale=scale, levels=levels)
+    fig += held_path_svg(holds, site, grid)  # path patching: the held components beside the grid
     extra = ", ".join(f"{_e(k)}={_e(x)}" for k, x in itv.items() if k not in ("kind",) and x is not None)
     correct, n = iia.get("correct"), iia.get("n")
     ci = fmt_ci(*wilson_interval(correct, n)) if isinstance(n, int) and n > 0 and correct is not None else "—"
@@ -323,14 +325,15 @@ def render_hypothesis(h: dict[str, Any], spec_path: str, scale: tuple[float, flo
         data += f'<br><b style="color:var(--fail)">warning: {_e(short)}</b>'
     pre = preflight_text(h.get("preflight"))
     pre_line = f"<br>preflight (the unmodified network, before scoring): {_e(pre)}" if pre else ""
-    variables = "".join(render_variable(k, v, h.get("name", ""), scale, chance)
+    variables = "".join(render_variable(k, v, h.get("name", ""), scale, chance, h.get("holds"))
                         for k, v in (h.get("variables") or {}).items())
     return (f'<section class="card {"passed" if ok else "failed"}" id="h-{_e(h.get("name"))}"><div class="card-head">'
             f'{_badge(ok)}<h3>{_e(h.get("name"))}</h3>'
             f'<span class="sub mono">{_e(h.get("model"))} ~ {_e(h.get("network"))}'
             f'</span>{_loc(h.get("location"), spec_path)}</div>'
             f'<p class="meta">train: {train}<br>{data}'
-            f'{" · network " + _e(h.get("network_fingerprint")) if h.get("network_fingerprint") else ""}{pre_line}</p>'
+            f'{" · network " + _e(h.get("network_fingerprint")) if h.get("network_fingerprint") else ""}{pre_line}'
+            f'{holds_line(h.get("holds"))}</p>'
             f'<h4>Expectations</h4>{render_expectations(h, spec_path)}'
             f'<h4>Variables</h4>{variables or "<p class=sub>No aligned variables.</p>"}{render_multi(h.get("multi"))}'
             f'</section>')

@@ -123,6 +123,9 @@ EXPECTATION = Obj({
     "do_nothing": opt(nullable(Obj({**COUNTS.fields, "ci_low": opt(nullable(NUM)), "ci_high": opt(nullable(NUM))}))),
     "against": opt(nullable(AGAINST)),
 })
+# A `hold` line (path patching): components kept at their base values at these layers/positions.
+HOLD = Obj({"components": opt(ListOf(STR)), "layers": opt(ListOf(INT)), "positions": opt(nullable(ListOf(POSITION))),
+            "text": opt(STR), "location": opt(nullable(STR))})
 HYPOTHESIS_FIELDS: dict[str, tuple[Shape, bool]] = {
     "name": req(STR),
     "model": opt(nullable(STR)), "network": opt(nullable(STR)), "network_fingerprint": opt(nullable(STR)),
@@ -131,6 +134,7 @@ HYPOTHESIS_FIELDS: dict[str, tuple[Shape, bool]] = {
                       "seeds": opt(ListOf(INT)), "joint": opt(BOOL)})),
     "dataset": opt(nullable(Obj({**SPLITS.fields, "joint": opt(MapOf(SPLITS)), "shortfalls": SHORTFALLS}))),
     "preflight": opt(nullable(PREFLIGHT)),
+    "holds": opt(nullable(ListOf(HOLD))),
     "variables": opt(MapOf(VARIABLE)),
     "multi": opt(nullable(Obj({"cause": opt(MapOf(METRIC)), "isolate": opt(MapOf(METRIC)),
                                "joint": opt(MapOf(JOINT))}))),

@@ -131,3 +131,29 @@ def test_shipped_spec_targets():
 
     r = align_hypothesis(spec, "answer_at_second_name", progress=False, device="cpu")
     assert max(s["iia"] for s in r["variables"]["io"]["seeds"]) <= 0.1
+
+
+@pytest.mark.slow
+def test_shipped_head_hypotheses():
+    """Measured (seeds 0-1, 1000 held-out informative pairs): the nine heads [0.0-0.3, 1.0, 1.1,
+    2.0, 2.1, 2.3] at the last token 1.000 / 1.000 (untrained network 0.133, random rotation
+    0.000); every head alone at most 0.066 (the layer x head grid); the five name movers alone
+    0.349 / 0.359."""
+    spec = load_spec(SPEC)
+    r = align_hypothesis(spec, "names_and_movers", progress=False, device="cpu")
+    io = r["variables"]["io"]
+    assert io["site"]["heads"] == [[0, 0], [0, 1], [0, 2], [0, 3], [1, 0], [1, 1], [2, 0], [2, 1], [2, 3]]
+    assert min(s["iia"] for s in io["seeds"]) >= 0.95, io["seeds"]
+    assert io["controls"]["random_network"]["iia"] <= 0.4 and io["controls"]["random_rotation"]["iia"] <= 0.1
+    grid = io["grid"]
+    assert grid["component"] == "head_out" and grid["layers"] == [0, 1, 2] and grid["heads"] == [0, 1, 2, 3]
+    assert max(max(row) for row in grid["iia_mean"]) <= 0.3, grid  # no head carries the answer alone
+
+    r = align_hypothesis(spec, "name_movers_alone", progress=False, device="cpu")
+    seeds = [s["iia"] for s in r["variables"]["io"]["seeds"]]
+    assert 0.1 <= min(seeds) and max(seeds) <= 0.6, seeds
+
+    r = align_hypothesis(spec, "heads_without_last_mlp", progress=False, device="cpu")
+    held = r["variables"]["io"]
+    assert r["holds"][0]["text"] == "hold component mlp_out, layer 2"
+    assert min(s["iia"] for s in held["seeds"]) >= 0.95, held["seeds"]  # measured 1.000 / 1.000

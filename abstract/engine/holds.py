@@ -31,10 +31,13 @@ def resolve_holds(plan: Plan, runner: Any, encoder: Any, sites: Mapping[str, Var
     out: list[Site] = []
     kind = runner_kind(runner)
     n_layers = int(runner.n_layers)
+    if not plan.holds:
+        return out
     every = [s for vs in sites.values() for s in _candidates(vs)]
+    members = [(layer, s.component) for s in every for layer in (s.layers if s.heads else (int(s.layer or 0),))]
     for hp in plan.holds:
         _check(hp, kind, n_layers)
-        clash = first_clash(hp, dict.fromkeys((int(s.layer or 0) % max(n_layers, 1), s.component) for s in every))
+        clash = first_clash(hp, dict.fromkeys((layer % max(n_layers, 1), c) for layer, c in members))
         if clash is not None:
             raise AlignmentError(clash.message, clash.pos, hint=clash.hint)
         for layer, component, position in hp.sites():
@@ -44,7 +47,7 @@ def resolve_holds(plan: Plan, runner: Any, encoder: Any, sites: Mapping[str, Var
 
 
 def _candidates(vs: VariableSites) -> list[Site]:
-    grid = [vs.site(layer, p) for layer in vs.layers for p in vs.positions]
+    grid = vs.grid_sites()  # every (layer, head, position) cell; a head group's members are in its layers
     return grid + ([vs.align_site] if vs.align_site is not None else [])
 
 

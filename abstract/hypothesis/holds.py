@@ -92,6 +92,11 @@ def candidate_sites(variables: Sequence[Any], search: Mapping[str, Any]) -> Opti
     out: list[tuple[int, str, ast.Pos]] = []
     layers = search.get("layers")
     for v in variables:
+        group = getattr(v, "heads", None)
+        if group:  # a head group (`heads [L.H, ...]`, no `layer`): every member is a site
+            out.extend((layer, "head_out", v.pos) for layer, _ in group)
+            if layers is None:
+                continue
         component = search.get("component") or v.component or "resid_post"
         if layers is None and v.layer is None or layers == "*":
             return None

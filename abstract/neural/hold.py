@@ -34,6 +34,8 @@ def downstream(held: Site, site: Site) -> bool:
     (:func:`abstract.hypothesis.holds.after` on their layers and components.)"""
     if held.layer is None or site.layer is None:
         return False
+    if site.heads:  # a head group: after every member's block
+        return all(after((held.layer, held.component), (layer, site.component)) for layer in site.layers)
     return after((held.layer, held.component), (site.layer, site.component))
 
 

@@ -20,15 +20,18 @@ from .run import HypothesisRun
 
 def align_hypothesis(spec: Spec, hypothesis_name: str, *, device: Optional[str] = None, progress: bool = True,
                      seed: int = 0, overrides: Optional[Mapping[str, Any]] = None,
-                     network: Optional[LoadedNetwork] = None) -> dict[str, Any]:
+                     network: Optional[LoadedNetwork] = None, executor: Any = None,
+                     cell_cache: Any = None) -> dict[str, Any]:
     """Run every alignment of one hypothesis (see module docstring).
 
     ``seed`` shifts data and training seeds; ``overrides`` replaces train/data options
     (e.g. ``{"samples": 200, "epochs": 1, "seeds": 1}``; ``"search": False`` drops the grid).
     ``network``: the hypothesis's network already loaded on ``device`` (the verify pipeline
     loads it once to fingerprint it for the results cache); loaded here when omitted.
+    ``executor``: where the search's cells train (``abstract.executors``; default in-process),
+    ``cell_cache``: a ``CellCache`` keeping finished cells (an interrupted sweep resumes).
     Raises SpecError for problems in the spec (bad options, unknown positions, sites the
     network does not have)."""
     run = HypothesisRun(spec, hypothesis_name, device=device, progress=progress, seed=seed, overrides=overrides,
-                        network=network)
+                        network=network, executor=executor, cell_cache=cell_cache)
     return run.run().to_json()

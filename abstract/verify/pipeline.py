@@ -77,7 +77,8 @@ def error_document(path: str | Path, err: BaseException) -> dict[str, Any]:
 def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device: str | None = None,
                 cache: ResultsCache | None = None, progress: bool = True, seed: int = 0,
                 rlimit: int | None = None, align: bool = True,
-                on_event: Callable[[str], None] | None = None) -> dict[str, Any]:
+                on_event: Callable[[str], None] | None = None, executor: Any = None,
+                cell_cache: Any = None) -> dict[str, Any]:
     """Run everything a spec states and return the results document.
 
     Raises SpecError when the spec itself cannot be read (syntax, names, types) or names an
@@ -89,7 +90,9 @@ def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device
     loaded, the seed, the device (with its model name) and the versions: the network is loaded
     (not trained) to check. A malformed entry is recomputed; an unwritable cache adds a line
     to the document's "warnings" and the result is kept. Anything a builder or an alignment
-    raises (sys.exit included; not KeyboardInterrupt) is an error of that hypothesis only."""
+    raises (sys.exit included; not KeyboardInterrupt) is an error of that hypothesis only.
+    ``executor``/``cell_cache``: where the sweep cells train and where finished ones are kept
+    (``abstract.executors``); they do not change results, so they are not in the cache key."""
     from ..solver import DEFAULT_RLIMIT, check_spec
 
     started = time.time()
@@ -134,7 +137,9 @@ def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device
             if result is None:
                 all_cached = False
                 say(f"aligning hypothesis {h.name}")
-                result = _as_dict(_align(spec, h.name, device=device, progress=progress, seed=seed, network=net))
+                result = _as_dict(_align(spec, h.name, device=device, progress=progress, seed=seed, network=net,
+                                         **({"executor": executor, "cell_cache": cell_cache} if executor or cell_cache
+                                            else {})))
                 problem = cache.put(key, result)
                 if problem:
                     warnings.append(f"hypothesis {h.name}: {problem}")

@@ -51,7 +51,8 @@ from .errors import AlignmentError
 from .joint import GroupOutcome, JointGroup, joint_groups, train_group
 from .joint_data import JointPairSet, encode_joint, joint_summary, make_joint_splits
 from .networks import LoadedNetwork, load_network
-from .results import (CellError, ControlResult, Count, DatasetResult, HypothesisResult, JointMembership, MultiResult, SplitSizes,
+from .results import CellError
+from .results import (ControlResult, Count, DatasetResult, HypothesisResult, JointMembership, MultiResult, SplitSizes,
                       TrainSettings, VariableResult)
 from .search import Cell, SearchOutcome, VariableContext, best_cell, run_variable
 from .sites import VariableSites, resolve_sites

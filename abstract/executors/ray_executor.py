@@ -89,19 +89,23 @@ class RayExecutor:
     def _init(self, ray: Any) -> None:
         options = {"include_dashboard": False, "logging_level": "ERROR", "log_to_driver": False,
                    **self.init_options}
-        before = os.environ.get("PYTHONPATH")
+        saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "RAY_worker_niceness")}
         if self.address is None:  # a local node: its workers inherit this environment, so they import this abstract
             root = str(Path(__file__).resolve().parent.parent.parent)
-            os.environ["PYTHONPATH"] = os.pathsep.join([root] + ([before] if before else []))
+            os.environ["PYTHONPATH"] = os.pathsep.join([root] + ([saved["PYTHONPATH"]] if saved["PYTHONPATH"] else []))
+            # Ray lowers its workers' priority (nice 15) by default; here they *are* the work
+            # (the driver waits), and on a busy machine a niced worker would crawl
+            os.environ["RAY_worker_niceness"] = "0"
         try:
             ray.init(address=self.address, **options)
         except Exception as err:  # noqa: BLE001 - any way of not connecting is bad input
             raise ExecutorError(f"cannot start or join Ray ({failure(err)})") from None
         finally:
-            if before is None:
-                os.environ.pop("PYTHONPATH", None)
-            else:
-                os.environ["PYTHONPATH"] = before
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
         self._started = True
 
     def check_resources(self) -> None:
@@ -126,7 +130,10 @@ class RayExecutor:
 
     # ----- the actors ----------------------------------------------------------------------
     def _actor(self, config: WorkerConfig) -> Any:
-        cls = self.ray.remote(_CellActor).options(num_cpus=self.cpus, num_gpus=self.gpus)
+        cpus = self.cpus
+        if self.workers is not None and self.gpus <= 0:  # as many as asked must fit, or some never start
+            cpus = min(cpus, float(self.ray.cluster_resources().get("CPU", 1.0)) / self.workers)
+        cls = self.ray.remote(_CellActor).options(num_cpus=cpus, num_gpus=self.gpus)
         return cls.remote(config)
 
     def _pool(self, config: WorkerConfig) -> list[Any]:
@@ -135,6 +142,7 @@ class RayExecutor:
                                      spec_path=str(Path(config.spec_path).resolve()))
         key = config.pool_key
         if key not in self._pools:
+            self._release()  # one network's workers at a time: the next ones need their CPUs and GPUs
             actors = [self._actor(config) for _ in range(self.worker_count())]
             try:
                 self.ray.get([a.ready.remote() for a in actors])
@@ -174,7 +182,7 @@ class RayExecutor:
                     records = ray.get(ref)
                 except ray.exceptions.RayActorError as err:  # died: out of memory, a crash
                     pool[pool.index(actor)] = actor = self._actor(config)
-                    error = failure(err)
+                    error = f"worker died (out of memory, or a crash): {failure(err)}"
                 except ray.exceptions.RayTaskError as err:
                     cause = _cause(err)
                     if is_user_error(cause):
@@ -205,18 +213,21 @@ class RayExecutor:
             self._data[key] = self.ray.put(job.contexts[key]())
         return self._data[key]
 
-    def close(self) -> None:
-        ray = self.ray
-        if ray is None:
-            return
+    def _release(self) -> None:
         for actors in self._pools.values():
             for a in actors:
                 try:
-                    ray.kill(a)
+                    self.ray.kill(a)
                 except Exception:  # noqa: BLE001 - already gone
                     pass
         self._pools.clear()
         self._data.clear()
+
+    def close(self) -> None:
+        ray = self.ray
+        if ray is None:
+            return
+        self._release()
         if self._started:
             ray.shutdown()
             self._started = False

@@ -14,6 +14,7 @@ recorded as a :class:`~abstract.engine.results.CellError` and its cells are left
 """
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -93,7 +94,7 @@ class Sweep:
     def job(self) -> Job:
         """What the executor needs: the contexts' data (built only if asked), the in-process
         runner, the remote workers' config, the progress callback."""
-        return Job(contexts={k: (lambda c=c: ContextData.of(c)) for k, c in self.by_key.items()},
+        return Job(contexts={k: functools.partial(ContextData.of, c) for k, c in self.by_key.items()},
                    local=lambda task: train_cells(self.by_key[task.context], task),
                    remote=self.worker_config(), done=self._progress)
 
@@ -135,4 +136,4 @@ class Sweep:
         run = self.run
         return WorkerConfig(run.spec.text, run.spec.path, run.h.name, str(run.dev), run.net.fingerprint,
                             torch.get_num_threads(), getattr(run, "load_threads", torch.get_num_threads()), run.seed,
-                            dict(run.overrides) if run.overrides else None)
+                            dict(run.overrides) if run.overrides else None, run.h.network, run.h.model)

@@ -35,12 +35,16 @@ class WorkerConfig:
     load_threads: int = 1  # torch threads while building the network (the driver's: a builder that trains)
     seed: int = 0
     overrides: Optional[Mapping[str, Any]] = None
+    network: str = ""  # the hypothesis's network and causal model: what a worker holds
+    model: str = ""
 
     @property
     def pool_key(self) -> tuple[str, ...]:
-        """Workers with equal keys hold the same network and encoder: they serve each other's tasks."""
+        """Workers with equal keys hold the same network and encoder (hypotheses on the same
+        network and model share them)."""
         import hashlib
-        return (hashlib.sha256(self.spec_text.encode()).hexdigest(), self.hypothesis, self.device, self.fingerprint)
+        return (hashlib.sha256(self.spec_text.encode()).hexdigest(), self.network or self.hypothesis, self.model,
+                self.device, self.fingerprint)
 
     def build(self) -> "NetworkWorker":
         return NetworkWorker(self)
@@ -69,6 +73,9 @@ class NetworkWorker:
     def run(self, task: CellTask, data: ContextData | Callable[[], ContextData]) -> list[CellRecord]:
         """Train one task; ``data``: the variable's context data (or how to fetch it, called
         only the first time this worker sees the variable)."""
+        for key, other in self._contexts.items():  # prefix caches of one variable at a time (LM caches are big)
+            if key != task.context:
+                other.keep_only(None, "")
         ctx = self._contexts.get(task.context)
         if ctx is None:
             found = data() if callable(data) else data

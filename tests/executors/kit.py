@@ -63,8 +63,8 @@ def assert_same_cells(a: dict, b: dict) -> None:
 
 class Faults:
     """Make the tasks holding ``site_label`` (of ``variable``, training seed ``seed``, or any of
-    ``seed`` when it is a tuple) fail their first ``times`` attempts (``times`` large: always); ``how``: ``raise`` or ``die`` (the worker
-    process exits, as an out-of-memory kill would end it)."""
+    ``seed`` when it is a tuple) fail their first ``times`` attempts (``times`` large: always);
+    ``how``: ``raise`` or ``die`` (the worker process exits, as an out-of-memory kill would end it)."""
 
     def __init__(self, folder: Path, variable: str, site_label: str, seed: Any, times: int = 99,
                  how: str = "raise"):
@@ -94,6 +94,10 @@ class Faults:
 @dataclasses.dataclass(frozen=True)
 class FaultyConfig(WorkerConfig):
     faults: Optional[Faults] = None
+
+    @property
+    def pool_key(self) -> tuple[str, ...]:  # workers with other faults (or none) are not these
+        return super().pool_key + (self.faults.folder if self.faults else "",)
 
     def build(self) -> Any:
         worker = super().build()

@@ -13,6 +13,8 @@ Phases (each timed; the progress bar shows the current one):
   group's multi-source splits, the isolate pairs of every ordered pair of variables;
 * ``train``: the site search and every seed at the reported site, per variable
   (``search.py``), then each joint group (``joint.py``); cells are scored on dev and test;
+  the searches' cells are planned as data and run by an executor first (``abstract.executors``:
+  in process by default, or on Ray workers), then ``run_variable`` finds them trained;
 * ``measure``: cause and isolate from each variable's dev-chosen seed, and beside every figure
   what doing nothing (leaving the site as the base has it) scores on the same pairs;
 * ``controls``: random network and random rotation, on the same pairs and sites.

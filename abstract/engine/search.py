@@ -70,7 +70,7 @@ class VariableContext:
     step: Optional[Callable[[float], None]] = None
     cells: dict[tuple[Site, int], Cell] = field(default_factory=dict)
     trivial: dict[Site, bool] = field(default_factory=dict)  # filled by the run's sites phase
-    failed: dict[tuple[Site, int], str] = field(default_factory=dict)  # cells an executor gave up on: skipped
+    failed: dict[tuple[Site, int], BaseException] = field(default_factory=dict)  # cells an executor gave up on
     _site_data: dict[tuple[Site, str], SiteData] = field(default_factory=dict)
 
     @property
@@ -235,12 +235,11 @@ def reported_site(ctx: VariableContext) -> Optional[Site]:
     return chosen.site if chosen is not None else None
 
 
-def _all_failed(ctx: VariableContext, what: str) -> Exception:
-    from .errors import AlignmentError
-    first = next(iter(ctx.failed.values()), "")
-    return AlignmentError(f"every {what} of {ctx.name} failed (twice each); first error: {first}",
-                          ctx.sites.var.pos, hint="see the cell errors; a cell that ran out of memory may fit "
-                                                  "with a smaller `train batch` or on a larger device")
+def _all_failed(ctx: VariableContext, what: str) -> BaseException:
+    """Nothing of the variable is left to report: the first cell's own error, raised as itself
+    (a failure that hits every cell is a bug or a resource problem, not a finding at the spec line)."""
+    first = next(iter(ctx.failed.values()), None)
+    return first if first is not None else RuntimeError(f"every {what} of {ctx.name} failed")
 
 
 def _better_site(chosen: Optional[Cell], chosen_pos: Any, site: Site, cells: list[Cell]) -> Optional[dict[str, Any]]:

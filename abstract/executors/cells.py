@@ -10,8 +10,8 @@ orthogonal parametrisation of a rotation), its scores and its test predictions, 
 rebuilt with the same seed, then the trained state is loaded).
 
 :class:`ContextData` is what a remote worker needs to rebuild a variable's
-``VariableContext`` around its own copy of the network: the plan, the resolved sites and
-the encoded splits (train, dev, test), drawn once by the driver.
+``VariableContext`` around its own copy of the network: the context itself, less the driver's
+runner and encoder (the plan, the resolved sites, the encoded train/dev/test splits).
 """
 from __future__ import annotations
 
@@ -21,11 +21,8 @@ from typing import Any, Optional
 
 import torch
 
-from ..engine.data import PairSet
 from ..engine.results import Count
 from ..engine.search import Cell, VariableContext
-from ..engine.sites import VariableSites
-from ..hypothesis.plan import Plan
 from ..neural.sites import Site
 
 
@@ -86,20 +83,27 @@ def unpack(record: CellRecord, ctx: VariableContext) -> Cell:
 
 @dataclass
 class ContextData:
-    """A variable's plan, sites (without the driver's encoder) and encoded splits."""
+    """A variable's ``VariableContext`` detached from the driver's network: every field travels
+    (the plan, the sites, the encoded train/dev/test splits, and whatever a context gains later)
+    except the runner and encoder, the trained cells and the prefix caches."""
 
-    plan: Plan
-    sites: VariableSites
-    splits: dict[str, PairSet]
+    ctx: VariableContext
 
     @staticmethod
     def of(ctx: VariableContext) -> "ContextData":
         splits = {k: v for k, v in ctx.splits.items() if k in ("train", "dev", "test")}
-        return ContextData(ctx.plan, dataclasses.replace(ctx.sites, encoder=None), splits)
+        return ContextData(dataclasses.replace(ctx, runner=None, encoder=None, tick=_quiet, step=None, cells={},
+                                               failed={}, _site_data={}, splits=splits,
+                                               sites=dataclasses.replace(ctx.sites, encoder=None)))
 
     def context(self, runner: Any, encoder: Any) -> VariableContext:
-        return VariableContext(runner, encoder, self.plan, dataclasses.replace(self.sites, encoder=encoder),
-                               dict(self.splits))
+        c = self.ctx
+        return dataclasses.replace(c, runner=runner, encoder=encoder, cells={}, failed={}, _site_data={},
+                                   splits=dict(c.splits), sites=dataclasses.replace(c.sites, encoder=encoder))
+
+
+def _quiet(msg: str) -> None:
+    """A worker's progress goes nowhere (the driver ticks as results arrive)."""
 
 
 @dataclass
@@ -113,6 +117,7 @@ class CellOutcome:
     attempts: int = 1
     cached: bool = False
     live: list[Cell] = field(default_factory=list)  # in-process executors: the cells themselves
+    exception: Optional[BaseException] = None  # what the last try raised (raised as itself if nothing is left)
 
     @property
     def ok(self) -> bool:

@@ -22,7 +22,7 @@ class LocalExecutor:
                 except Exception as err:  # noqa: BLE001 - a failing cell is recorded, the sweep goes on
                     if is_user_error(err):
                         raise
-                    outcome = CellOutcome(task, [], failure(err), attempt)
+                    outcome = CellOutcome(task, [], failure(err), attempt, exception=err)
                     continue
                 outcome = CellOutcome(task, [], None, attempt, live=list(cells))
                 break

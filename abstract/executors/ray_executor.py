@@ -182,14 +182,14 @@ class RayExecutor:
                     records = ray.get(ref)
                 except ray.exceptions.RayActorError as err:  # died: out of memory, a crash
                     pool[pool.index(actor)] = actor = self._actor(config)
-                    error = f"worker died (out of memory, or a crash): {failure(err)}"
+                    error, raised = f"worker died (out of memory, or a crash): {failure(err)}", err
                 except ray.exceptions.RayTaskError as err:
                     cause = _cause(err)
                     if is_user_error(cause):
                         raise cause from None
-                    error = failure(cause)
+                    error, raised = failure(cause), cause
                 except ray.exceptions.RayError as err:  # object lost, out of memory ...
-                    error = failure(err)
+                    error, raised = failure(err), err
                 else:
                     out[i] = CellOutcome(tasks[i], records, None, attempt)
                     job.done(out[i])
@@ -199,7 +199,7 @@ class RayExecutor:
                 if attempt < ATTEMPTS:
                     queue.appendleft((i, attempt + 1))
                 else:
-                    out[i] = CellOutcome(tasks[i], [], error, attempt)
+                    out[i] = CellOutcome(tasks[i], [], error, attempt, exception=raised)
                     job.done(out[i])
                 idle.append(actor)
                 submit()

@@ -104,7 +104,7 @@ class Sweep:
         if not outcome.ok:
             for site in task.sites:
                 ctx.cells.pop((site, task.seed), None)  # a row that failed half-way
-                ctx.failed[(site, task.seed)] = outcome.error or "failed"
+                ctx.failed[(site, task.seed)] = outcome.exception or RuntimeError(outcome.error or "failed")
             self.errors.append(CellError(task.variable, tuple(s.label for s in task.sites), task.seed,
                                          outcome.error or "failed", outcome.attempts))
             return

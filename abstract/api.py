@@ -205,7 +205,8 @@ class Spec:
     def verify(self, hypotheses: Union[str, Sequence[str], None] = None, *, device: Optional[str] = None,
                seed: int = 0, cache: Union[bool, PathLike] = True, progress: bool = True,
                align: bool = True, save_interventions: Optional[PathLike] = None,
-               load_interventions: Optional[PathLike] = None) -> "Results":
+               load_interventions: Optional[PathLike] = None, executor: Any = None,
+               cell_cache: Union[bool, PathLike] = False) -> "Results":
         """Run the checks and alignments and judge every `expect`: `abstract verify` in Python.
 
         `hypotheses`: only these (and those their expectations compare with; default all);
@@ -216,7 +217,12 @@ class Spec:
         that fails (network not loadable, crash) is in `Results.errors` and the rest still run.
         `save_interventions` / `load_interventions`: a folder to write every trained intervention
         to (safetensors), or to re-measure them from without training (the CLI's
-        `--save-interventions` / `--load-interventions`; a mismatching spec or network is an error)."""
+        `--save-interventions` / `--load-interventions`; a mismatching spec or network is an error).
+        `executor`: where the sweep's cells train: None/"local" (in this process), "ray" (a
+        local Ray node, started and stopped here) or an executor from
+        `abstract.executors.make_executor("ray", address=..., gpus_per_worker=...)` (yours to
+        close); results are the same whichever runs them. `cell_cache`: True keeps finished
+        cells in .abstract-cache/cells, a folder elsewhere (an interrupted sweep resumes)."""
         from .device import device_problem
         from .verify.cache import DEFAULT_DIR, ResultsCache
         from .verify.pipeline import verify_spec
@@ -230,10 +236,26 @@ class Spec:
         else:
             store = ResultsCache(Path(cache), enabled=True)
         say = (lambda m: print(f"[abstract] {m}", file=sys.stderr)) if progress else None
-        doc = verify_spec(self.path, hypotheses=names, device=device, cache=store, progress=progress, seed=seed,
-                          align=align, on_event=say,
-                          save_interventions=str(save_interventions) if save_interventions else None,
-                          load_interventions=str(load_interventions) if load_interventions else None)
+        own = isinstance(executor, str)
+        if own:
+            from .executors import ExecutorError, make_executor
+            try:
+                executor = make_executor(executor)
+            except ExecutorError as err:
+                raise ValueError(str(err)) from None
+        extra: dict[str, Any] = {}
+        if executor is not None or cell_cache:
+            from .executors import DEFAULT_CELL_DIR, CellCache
+            cells = None if not cell_cache else CellCache(DEFAULT_CELL_DIR if cell_cache is True else Path(cell_cache))
+            extra = {"executor": executor, "cell_cache": cells}
+        try:
+            doc = verify_spec(self.path, hypotheses=names, device=device, cache=store, progress=progress, seed=seed,
+                              align=align, on_event=say,
+                              save_interventions=str(save_interventions) if save_interventions else None,
+                              load_interventions=str(load_interventions) if load_interventions else None, **extra)
+        finally:
+            if own and executor is not None:
+                executor.close()
         return Results(doc)
 
 

@@ -156,6 +156,32 @@ def _add_run_options(v: argparse.ArgumentParser) -> None:
                          "network and --seed, else exit 2)")
     v.add_argument("--export-mib", metavar="DIR", default=None,
                    help="also write the trained interventions in the MIB submission layout (see `abstract export`)")
+    _add_executor_options(v)
+
+
+def _add_executor_options(v: argparse.ArgumentParser) -> None:
+    """Where the sweep's cells train (docs/scale.md): in this process, or on Ray workers."""
+    v.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local (default): in this process; ray: on Ray actors (pip install 'abstract[ray]')")
+    v.add_argument("--ray-address", default=None, metavar="HOST:PORT",
+                   help="an existing Ray cluster (`ray start --head` prints it); default: start a local node")
+    v.add_argument("--gpus-per-worker", type=_gpus, default=0.0, metavar="N",
+                   help="GPUs per Ray worker, fractions allowed (0.5: two workers per GPU); default 0: CPU workers")
+    v.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                   help="Ray workers (default: as many as the cluster's CPUs, or GPUs / --gpus-per-worker)")
+    v.add_argument("--cell-cache", default=None, metavar="DIR",
+                   help="keep finished sweep cells here so an interrupted sweep resumes (default with "
+                        "--executor ray: .abstract-cache/cells; --no-cache turns it off)")
+
+
+def _gpus(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of GPUs, got {text!r}") from None
+    if not 0 <= value <= 1024:
+        raise argparse.ArgumentTypeError(f"expected a number of GPUs >= 0, got {text}")
+    return value
 
 
 # ------------------------------------------------------------------ check
@@ -233,8 +259,17 @@ def _run(args: argparse.Namespace, judge: bool) -> int:
     cache = ResultsCache(args.cache_dir or DEFAULT_DIR, enabled=not args.no_cache)
     from .export.mib import after_run, before_run
     temporary = before_run(args)
-    with quiet_progress(args.quiet):
-        docs, worst = _run_files(args, judge, cache)
+    try:
+        args.executor_obj, args.cell_cache_obj = _executor(args)
+    except ValueError as err:  # ExecutorError: bad input, before any work
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    try:
+        with quiet_progress(args.quiet):
+            docs, worst = _run_files(args, judge, cache)
+    finally:
+        if args.executor_obj is not None:
+            args.executor_obj.close()
     if not write_outputs(args, docs):
         worst = 2
     if not after_run(args, docs, temporary):
@@ -292,7 +327,8 @@ def _run_files(args: argparse.Namespace, judge: bool, cache: Any) -> tuple[list[
                               progress=not args.quiet, seed=args.seed,
                               save_interventions=getattr(args, "save_interventions", None),
                               load_interventions=getattr(args, "load_interventions", None),
-                              on_event=None if args.quiet else lambda m: print(f"[abstract] {m}", file=sys.stderr))
+                              on_event=None if args.quiet else lambda m: print(f"[abstract] {m}", file=sys.stderr),
+                              **_executor_kwargs(args))
         except SpecError as err:  # unreadable spec: still a document, so JSON/JUnit/HTML say why
             print(err.render(), file=sys.stderr)
             worst = 2
@@ -305,6 +341,28 @@ def _run_files(args: argparse.Namespace, judge: bool, cache: Any) -> tuple[list[
         code = exit_code(doc)
         worst = max(worst, code if judge else (2 if code == 2 else 0))
     return docs, worst
+
+
+def _executor(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The executor and cell cache the run options ask for (None, None: today's in-process run).
+    Raises ValueError (an ExecutorError) for options that cannot work, before any training."""
+    executor_name = getattr(args, "executor", "local")
+    address, gpus = getattr(args, "ray_address", None), getattr(args, "gpus_per_worker", 0.0)
+    workers, cell_dir = getattr(args, "workers", None), getattr(args, "cell_cache", None)
+    if executor_name == "local" and address is None and not gpus and workers is None and cell_dir is None:
+        return None, None
+    from .executors import DEFAULT_CELL_DIR, CellCache, ExecutorError, make_executor
+    try:
+        executor = make_executor(executor_name, address=address, gpus_per_worker=gpus, workers=workers)
+    except ExecutorError as err:
+        raise ValueError(str(err)) from None
+    cells = cell_dir or (DEFAULT_CELL_DIR if executor_name == "ray" else None)
+    return executor, (CellCache(cells, enabled=not args.no_cache) if cells else None)
+
+
+def _executor_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    executor, cells = getattr(args, "executor_obj", None), getattr(args, "cell_cache_obj", None)
+    return {"executor": executor, "cell_cache": cells} if executor is not None or cells is not None else {}
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

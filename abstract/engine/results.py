@@ -386,6 +386,22 @@ class TrainSettings:
         return out
 
 
+@dataclass(frozen=True)
+class CellError:
+    """A sweep cell (one variable, one row of sites, one training seed) that failed twice
+    (``abstract.executors``): left out of the grid and the seeds, the sweep went on."""
+
+    variable: str
+    sites: tuple[str, ...]
+    seed: int
+    error: str
+    attempts: int
+
+    def to_json(self) -> Json:
+        return {"variable": self.variable, "sites": list(self.sites), "seed": self.seed, "error": self.error,
+                "attempts": self.attempts}
+
+
 @dataclass
 class HypothesisResult:
     """One hypothesis aligned: the HYPOTHESIS entry of the results document, less the judged
@@ -404,6 +420,7 @@ class HypothesisResult:
     timing: dict[str, float]
     preflight: Optional[Json] = None
     holds: Optional[list[Json]] = None  # `hold` lines (path patching), as HoldPlan.to_json
+    cell_errors: list[CellError] = field(default_factory=list)
 
     @property
     def seconds(self) -> float:
@@ -421,6 +438,7 @@ class HypothesisResult:
             "multi": self.multi.to_json() if self.multi is not None else None,
             **({"preflight": self.preflight} if self.preflight is not None else {}),
             **({"holds": self.holds} if self.holds else {}),
+            **({"cell_errors": [e.to_json() for e in self.cell_errors]} if self.cell_errors else {}),
             "timing": {k: round(v, 3) for k, v in self.timing.items()},
             "seconds": self.seconds,
         }

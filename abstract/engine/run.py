@@ -13,6 +13,8 @@ Phases (each timed; the progress bar shows the current one):
   group's multi-source splits, the isolate pairs of every ordered pair of variables;
 * ``train``: the site search and every seed at the reported site, per variable
   (``search.py``), then each joint group (``joint.py``); cells are scored on dev and test;
+  the searches' cells are planned as data and run by an executor first (``abstract.executors``:
+  in process by default, or on Ray workers), then ``run_variable`` finds them trained;
 * ``measure``: cause and isolate from each variable's dev-chosen seed, and beside every figure
   what doing nothing (leaving the site as the base has it) scores on the same pairs;
 * ``controls``: random network and random rotation, on the same pairs and sites.
@@ -57,6 +59,7 @@ from .holds import resolve_holds
 from .joint import GroupOutcome, JointGroup, joint_groups, train_group
 from .joint_data import JointPairSet, encode_joint, joint_summary, make_joint_splits
 from .networks import LoadedNetwork, load_network
+from .results import CellError
 from .results import (ControlResult, Count, DatasetResult, HypothesisResult, JointMembership, MultiResult, SplitSizes,
                       TrainSettings, VariableResult)
 from .results import Effects
@@ -134,7 +137,7 @@ class HypothesisRun:
     def __init__(self, spec: Spec, hypothesis: str, *, device: Optional[str] = None, progress: bool = True,
                  seed: int = 0, overrides: Optional[Mapping[str, Any]] = None,
                  network: Optional[LoadedNetwork] = None, save_interventions: Optional[str] = None,
-                 load_interventions: Optional[str] = None):
+                 load_interventions: Optional[str] = None, executor: Any = None, cell_cache: Any = None):
         h = next((x for x in spec.hypotheses if x.name == hypothesis), None)
         if h is None:
             raise SpecError(f"no hypothesis named {hypothesis}",
@@ -142,6 +145,10 @@ class HypothesisRun:
         self.spec, self.h = spec, h
         self.device_name, self.seed, self.overrides = device, seed, overrides
         self.network = network
+        # the train phase's cells go to this executor (abstract.executors; None: in-process),
+        # finished ones to this cell cache (None: none kept)
+        self.executor, self.cell_cache = executor, cell_cache
+        self.cell_errors: list[CellError] = []
         self.streams = SeedStreams(seed)
         self.phases = Phases(f"align {h.name}", progress)
         # filled by the phases
@@ -207,6 +214,7 @@ class HypothesisRun:
                                network=spec.network_plans.get(h.network))
         self.model = memoized(model)  # same draws, far fewer evaluations
         self.dev = pick_device(self.device_name)
+        self.load_threads = torch.get_num_threads()  # what a remote worker builds the network with
         self.net = self.network if self.network is not None else load_network(spec.networks[h.network], spec.path,
                                                                                self.dev)
         self.runner = make_runner(self.net.module)
@@ -301,7 +309,14 @@ class HypothesisRun:
             return encode_joint(examples, group, self.encoder)
         return encode_pairs(examples, name, self.encoder)
 
+    def execute_cells(self) -> None:
+        """Plan the searches' cells as data and run them on the executor (``executors/sweep.py``);
+        ``run_variable`` below then finds them trained."""
+        from ..executors import LocalExecutor, Sweep
+        self.cell_errors = Sweep(self, self.executor or LocalExecutor(), self.cell_cache).run_all()
+
     def train(self) -> None:
+        self.execute_cells()
         in_group = self.in_group
         keep = "random_rotation" in self.plan.controls  # its test prefix, at the reported site
         for vp in self.plan.variables:
@@ -418,7 +433,8 @@ class HypothesisRun:
             train=TrainSettings(tp.samples, tp.epochs, tp.batch, tp.lr, tuple(tp.seeds), tp.joint),
             dataset=self.dataset, variables=variables, multi=multi, timing=timing,
             preflight=self.preflight.to_json() if self.preflight is not None else None,
-            holds=[x.to_json() for x in plan.holds] or None)
+            holds=[x.to_json() for x in plan.holds] or None,
+            cell_errors=list(self.cell_errors))
 
     def _progress_total(self) -> int:
         """One tick per trained/evaluated cell, per jointly trained seed and per trained control."""

@@ -73,6 +73,7 @@ class VariableContext:
     cells: dict[tuple[Site, int], Cell] = field(default_factory=dict)
     trivial: dict[Site, bool] = field(default_factory=dict)  # filled by the run's sites phase
     store: Optional[Any] = None  # abstract.artifacts.InterventionStore: save or load what is trained
+    failed: dict[tuple[Site, int], BaseException] = field(default_factory=dict)  # cells an executor gave up on
     _site_data: dict[tuple[Site, str], SiteData] = field(default_factory=dict)
 
     @property
@@ -107,7 +108,7 @@ class VariableContext:
         in stacked passes (``batched.py``); :meth:`cell` then finds them done. Only stackable
         kinds on language models, where positions share the suffix."""
         ip = self.sites.var.intervention
-        todo = list(dict.fromkeys(s for s in sites if (s, seed) not in self.cells))
+        todo = list(dict.fromkeys(s for s in sites if (s, seed) not in self.cells and (s, seed) not in self.failed))
         if len(todo) < 2 or not intervention_class(ip.kind).stackable or not self.encoder.uses_positions:
             return
         if self.store is not None and self.store.loading:
@@ -192,16 +193,20 @@ def run_variable(ctx: VariableContext, train_seeds: bool = True) -> SearchOutcom
         for head in sites.heads:
             ctx.train_row([sites.site(layer, p, head) for p in sites.positions], seeds[0])
         for i, (head, p) in enumerate(columns):
-            candidates.append((layer, i, ctx.cell(sites.site(layer, p, head), seeds[0])))
+            if (sites.site(layer, p, head), seeds[0]) not in ctx.failed:
+                candidates.append((layer, i, ctx.cell(sites.site(layer, p, head), seeds[0])))
     chosen_cell = choose_site(candidates, ctx.trivial)
     chosen = chosen_cell.site if chosen_cell is not None else None
     chosen_pos = next((columns[i][1] for _, i, c in candidates if c is chosen_cell), None)
     if sites.align_site is not None:
         site, spec_pos = sites.align_site, sites.align_position
     else:
-        assert chosen is not None, "a variable without an align layer always has a grid"
+        if chosen is None:
+            raise _all_failed(ctx, "grid cell")
         site, spec_pos = chosen, (chosen_pos if sites.uses_positions else None)
-    cells = [ctx.diagnose(ctx.cell(site, s)) for s in seeds] if train_seeds else []
+    cells = [ctx.diagnose(ctx.cell(site, s)) for s in seeds if (site, s) not in ctx.failed] if train_seeds else []
+    if train_seeds and not cells:
+        raise _all_failed(ctx, f"seed at {site.label}")
     grid = None
     if sites.layers:
         mean, mx, flags = [], [], []
@@ -229,6 +234,27 @@ def run_variable(ctx: VariableContext, train_seeds: bool = True) -> SearchOutcom
                           heads=[int(h) for h, _ in columns if h is not None] if head_grid else None)
     ref = dataclasses.replace(site_ref(site, spec_pos), trivial=bool(ctx.trivial.get(site, False)))
     return SearchOutcome(site, ref, grid, cells, _better_site(chosen_cell, chosen_pos, site, cells))
+
+
+def reported_site(ctx: VariableContext) -> Optional[Site]:
+    """The site :func:`run_variable` reports, once the grid's first-seed cells are in
+    ``ctx.cells`` (an executor planning the seeds asks before run_variable runs);
+    None when every grid cell failed."""
+    sites = ctx.sites
+    if sites.align_site is not None:
+        return sites.align_site
+    seed = ctx.plan.train.seeds[0]
+    candidates = [(layer, i, ctx.cells[(sites.site(layer, p), seed)]) for layer in sites.layers
+                  for i, p in enumerate(sites.positions) if (sites.site(layer, p), seed) in ctx.cells]
+    chosen = choose_site(candidates, ctx.trivial)
+    return chosen.site if chosen is not None else None
+
+
+def _all_failed(ctx: VariableContext, what: str) -> BaseException:
+    """Nothing of the variable is left to report: the first cell's own error, raised as itself
+    (a failure that hits every cell is a bug or a resource problem, not a finding at the spec line)."""
+    first = next(iter(ctx.failed.values()), None)
+    return first if first is not None else RuntimeError(f"every {what} of {ctx.name} failed")
 
 
 def _better_site(chosen: Optional[Cell], chosen_pos: Any, site: Site, cells: list[Cell]) -> Optional[dict[str, Any]]:

@@ -78,7 +78,8 @@ def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device
                 cache: ResultsCache | None = None, progress: bool = True, seed: int = 0,
                 rlimit: int | None = None, align: bool = True,
                 on_event: Callable[[str], None] | None = None, save_interventions: str | None = None,
-                load_interventions: str | None = None) -> dict[str, Any]:
+                load_interventions: str | None = None, executor: Any = None,
+                cell_cache: Any = None) -> dict[str, Any]:
     """Run everything a spec states and return the results document.
 
     Raises SpecError when the spec itself cannot be read (syntax, names, types) or names an
@@ -94,7 +95,10 @@ def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device
 
     ``save_interventions`` / ``load_interventions``: a folder each trained intervention is
     written to, or loaded from instead of training (``abstract.artifacts``); either one
-    bypasses the results cache (a cached result trains nothing, so it would save nothing)."""
+    bypasses the results cache (a cached result trains nothing, so it would save nothing).
+
+    ``executor``/``cell_cache``: where the sweep cells train and where finished ones are kept
+    (``abstract.executors``); they do not change results, so they are not in the cache key."""
     from ..solver import DEFAULT_RLIMIT, check_spec
 
     started = time.time()
@@ -143,7 +147,9 @@ def verify_spec(path: str | Path, *, hypotheses: list[str] | None = None, device
                 say(f"aligning hypothesis {h.name}")
                 result = _as_dict(_align(spec, h.name, device=device, progress=progress, seed=seed, network=net,
                                          save_interventions=save_interventions,
-                                         load_interventions=load_interventions))
+                                         load_interventions=load_interventions,
+                                         **({"executor": executor, "cell_cache": cell_cache} if executor or cell_cache
+                                            else {})))
                 problem = cache.put(key, result)
                 if problem:
                     warnings.append(f"hypothesis {h.name}: {problem}")

@@ -148,6 +148,9 @@ HYPOTHESIS_FIELDS: dict[str, tuple[Shape, bool]] = {
                                "joint": opt(MapOf(JOINT))}))),
     "timing": opt(MapOf(NUM)),
     "seconds": opt(nullable(NUM)),
+    # sweep cells that failed twice (abstract.executors): left out of the grid and the seeds
+    "cell_errors": opt(ListOf(Obj({"variable": opt(STR), "sites": opt(ListOf(STR)), "seed": opt(INT),
+                                   "error": opt(STR), "attempts": opt(INT)}))),
 }
 HYPOTHESIS = Obj({**HYPOTHESIS_FIELDS, "expectations": opt(ListOf(EXPECTATION))})
 # What the engine returns for one hypothesis (before judging): what the results cache stores.

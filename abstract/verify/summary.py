@@ -158,6 +158,9 @@ def format_summary(doc: dict[str, Any], *, width: int = 100, unicode: bool | Non
             trivial += [f"{name} {site_label(t)}" for t in trivial_sites(v.get("grid"))
                         if (t["layer"], t["position"], t.get("head")) !=
                         (site.get("layer"), site.get("position"), site.get("head"))]
+        for ce in h.get("cell_errors") or []:  # sweep cells an executor gave up on (left out; the rest ran)
+            out += wrap(f"CELL ERROR: {ce.get('variable')} {', '.join(ce.get('sites') or [])} seed {ce.get('seed')} "
+                        f"(failed {ce.get('attempts')} times, left out): {ce.get('error')}")
         if trivial:
             out += wrap(f"trivial grid sites ({TRIVIAL_MEANING}; a search skips them unless named): "
                         + ", ".join(trivial))

@@ -26,8 +26,8 @@ from .data import PairSet
 from .results import Count, GridResult, SeedScore, SiteRef, best_seed_index
 from .sites import VariableSites, site_ref
 from .diagnostics import Diagnostics
-from .train import (SiteData, Unit, count_correct, evaluate, make_intervention, predict, prepare_site, prepare_sites,
-                    train_intervention)
+from .grid_cache import GridCache
+from .train import SiteData, Unit, count_correct, evaluate, make_intervention, predict, train_intervention
 
 
 @dataclass
@@ -70,7 +70,7 @@ class VariableContext:
     step: Optional[Callable[[float], None]] = None
     cells: dict[tuple[Site, int], Cell] = field(default_factory=dict)
     trivial: dict[Site, bool] = field(default_factory=dict)  # filled by the run's sites phase
-    _site_data: dict[tuple[Site, str], SiteData] = field(default_factory=dict)
+    grid: Optional[GridCache] = None  # every grid site's prefix caches (``grid_cache.py``), made on first use
 
     @property
     def name(self) -> str:
@@ -84,20 +84,21 @@ class VariableContext:
         var = self.sites.var
         return make_intervention(var.intervention, hidden, seed, var.pos)
 
+    def grid_cache(self) -> GridCache:
+        """The prefix caches of every site this variable may be trained at (grid and align site)."""
+        if self.grid is None:
+            s = self.sites
+            sites = [s.site(layer, p) for layer in s.layers for p in s.positions]
+            self.grid = GridCache(self.runner, self.splits, sites + ([s.align_site] if s.align_site else []))
+        return self.grid
+
     def data(self, site: Site, split: str) -> SiteData:
-        """Prefix caches of the current site only (LM caches are big; sites come in order)."""
-        if any(k[0] != site for k in self._site_data):
-            self._site_data.clear()
-        key = (site, split)
-        if key not in self._site_data:
-            self._site_data[key] = prepare_site(self.runner, site, self.splits[split])
-        return self._site_data[key]
+        """Prefix caches of ``site``: one forward per split prepares the grid (a chunk of its layers)."""
+        return self.grid_cache().get(site, split)
 
     def keep_only(self, site: Optional[Site], split: str) -> None:
         """Drop the prefix caches this variable no longer needs (memory, for LMs)."""
-        for key in list(self._site_data):
-            if key != (site, split):
-                del self._site_data[key]
+        self.grid_cache().keep_only(site, split)
 
     def train_row(self, sites: list[Site], seed: int) -> None:
         """Train the not-yet-trained cells at ``sites`` (one layer, several positions) together,
@@ -109,8 +110,7 @@ class VariableContext:
             return
         for start in range(0, len(todo), MAX_STACK):
             group = todo[start:start + MAX_STACK]
-            self._site_data.clear()  # one row's prefix in memory at a time
-            train = prepare_sites(self.runner, group, self.splits["train"])
+            train = [self.data(s, "train") for s in group]
             intervs = [self.new_intervention(train[0].hidden, seed) for _ in group]
             losses = train_stacked(self.runner, self.encoder, train, intervs, self.plan.train, seed, self.step)
             del train

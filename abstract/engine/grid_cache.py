@@ -15,7 +15,7 @@ costs one forward per chunk, not one per site.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from ..neural.sites import Site
 from .train import Pairs, SiteData, prepare_sites
@@ -59,7 +59,7 @@ class GridCache:
     the grid (an align site elsewhere) is prepared alone. ``keep_only`` frees all but one entry.
     """
 
-    def __init__(self, runner: Any, splits: dict[str, Pairs], sites: Iterable[Site], budget: int = DEFAULT_BUDGET):
+    def __init__(self, runner: Any, splits: Mapping[str, Pairs], sites: Iterable[Site], budget: int = DEFAULT_BUDGET):
         self.runner, self.splits, self.budget = runner, splits, budget
         self.sites = list(dict.fromkeys(sites))
         self._loaded: dict[str, tuple[Optional[tuple[int, ...]], dict[Site, SiteData]]] = {}

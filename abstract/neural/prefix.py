@@ -50,7 +50,7 @@ def _replace_first(x: Any, new: torch.Tensor) -> Any:
 
 
 @contextlib.contextmanager
-def pass_through_after(blocks: Sequence[nn.Module], last: int) -> Iterator[None]:
+def pass_through_after(blocks: nn.ModuleList | nn.Sequential, last: int) -> Iterator[None]:
     """Blocks after ``last`` return their hidden-state input unchanged (in the output structure
     block ``last`` returned), while their hooks still fire; afterwards every block is restored
     (including an instance ``forward`` someone else installed, e.g. accelerate's)."""
@@ -67,16 +67,16 @@ def pass_through_after(blocks: Sequence[nn.Module], last: int) -> Iterator[None]
     with Hooks() as hooks:
         hooks.forward(blocks[last], remember)
         try:
-            for block in blocks[last + 1:]:
+            for block in list(blocks)[last + 1:]:
                 saved.append((block, block.__dict__.get("forward")))
-                block.forward = passthrough  # type: ignore[method-assign]
+                block.forward = passthrough
             yield
         finally:
             for block, old in saved:
                 if old is None:
                     del block.__dict__["forward"]
                 else:
-                    block.forward = old  # type: ignore[method-assign]
+                    block.forward = old
 
 
 def to_device(x: Any, device: torch.device) -> Any:

@@ -149,6 +149,7 @@ class GridResult:
     chosen_site: Optional[SiteRef]
     training: Optional[str] = None
     trivial: Optional[list[list[bool]]] = None  # per cell: realised by swapping the variable's inputs
+    prescreen: Optional[Json] = None  # the attribution pre-screen: score and trained flag per cell, top K
 
     def to_json(self) -> Json:
         out: Json = {"layers": list(self.layers), "positions": list(self.positions),
@@ -159,6 +160,8 @@ class GridResult:
             out["training"] = self.training
         if self.trivial is not None:
             out["trivial"] = self.trivial
+        if self.prescreen is not None:
+            out["prescreen"] = self.prescreen
         return out
 
 

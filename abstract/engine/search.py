@@ -27,6 +27,7 @@ from .results import Count, GridResult, SeedScore, SiteRef, best_seed_index
 from .sites import VariableSites, site_ref
 from .diagnostics import Diagnostics
 from .grid_cache import GridCache
+from .prescreen import MAX_PAIRS, attribution_scores, runner_positions, top_cells
 from .train import SiteData, Unit, count_correct, evaluate, make_intervention, predict, train_intervention
 
 
@@ -177,10 +178,13 @@ def run_variable(ctx: VariableContext, train_seeds: bool = True) -> SearchOutcom
     """Search the grid (first seed), then train every seed at the reported site."""
     sites, seeds = ctx.sites, ctx.plan.train.seeds
     candidates: list[tuple[int, int, Cell]] = []
+    screen = prescreen(ctx)  # None: train every cell
     for layer in sites.layers:
-        ctx.train_row([sites.site(layer, p) for p in sites.positions], seeds[0])
-        for i, p in enumerate(sites.positions):
-            candidates.append((layer, i, ctx.cell(sites.site(layer, p), seeds[0])))
+        row = [sites.site(layer, p) for p in sites.positions]
+        ctx.train_row([s for s in row if screen is None or s in screen.kept], seeds[0])
+        for i in range(len(sites.positions)):
+            if screen is None or row[i] in screen.kept:
+                candidates.append((layer, i, ctx.cell(row[i], seeds[0])))
     chosen_cell = choose_site(candidates, ctx.trivial)
     chosen = chosen_cell.site if chosen_cell is not None else None
     chosen_pos = next((sites.positions[i] for _, i, c in candidates if c is chosen_cell), None)
@@ -211,9 +215,39 @@ def run_variable(ctx: VariableContext, train_seeds: bool = True) -> SearchOutcom
             chosen_ref = dataclasses.replace(site_ref(chosen, spelling=True),
                                              trivial=bool(ctx.trivial.get(chosen, False)))
         grid = GridResult(list(sites.layers), list(sites.positions), sites.position_tokens(), sites.component,
-                          mean, mx, chosen_ref, trivial=flags if ctx.trivial else None)
+                          mean, mx, chosen_ref, trivial=flags if ctx.trivial else None,
+                          prescreen=screen.to_json(sites) if screen is not None else None)
     ref = dataclasses.replace(site_ref(site, spec_pos), trivial=bool(ctx.trivial.get(site, False)))
     return SearchOutcome(site, ref, grid, cells, _better_site(chosen_cell, chosen_pos, site, cells))
+
+
+@dataclass
+class Screen:
+    """The attribution pre-screen of a grid (``prescreen.py``): every cell's score and the cells kept."""
+
+    scores: dict[Site, float]
+    kept: list[Site]
+    pairs: int
+
+    def to_json(self, sites: VariableSites) -> dict[str, Any]:
+        grid = [[self.scores.get(sites.site(layer, p)) for p in sites.positions] for layer in sites.layers]
+        trained = [[sites.site(layer, p) in self.kept for p in sites.positions] for layer in sites.layers]
+        return {"score": [[None if v is None else float(f"{v:.6g}") for v in row] for row in grid],
+                "trained": trained, "top": len(self.kept), "pairs": self.pairs}
+
+
+def prescreen(ctx: VariableContext) -> Optional[Screen]:
+    """Score every grid cell by attribution and keep the top K (``search ... prescreen K``), or None."""
+    k = getattr(ctx.plan.search, "prescreen", None)
+    sites = ctx.sites
+    if not k or not sites.layers:
+        return None
+    grid = [sites.site(layer, p) for layer in sites.layers for p in sites.positions]
+    pairs = ctx.splits["train"]
+    scores = attribution_scores(ctx.runner, ctx.encoder, pairs, grid, batch=ctx.plan.train.batch,
+                                site_positions=runner_positions(ctx.runner))
+    ctx.tick(f"{ctx.name} pre-screen: {len(grid)} cells scored, training the top {min(k, len(grid))}")
+    return Screen(scores, top_cells(scores, k, ctx.trivial), min(len(pairs), MAX_PAIRS))
 
 
 def _better_site(chosen: Optional[Cell], chosen_pos: Any, site: Site, cells: list[Cell]) -> Optional[dict[str, Any]]:

@@ -92,6 +92,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("position", SEARCH, "positions", kinds=(LM,), field="positions",
                doc="a position, a list of them, or * (every token of the prompt)"),
     OptionSpec("component", SEARCH, "component", doc="the site component searched"),
+    OptionSpec("prescreen", SEARCH, "int", low=1, doc="train only the K grid cells an attribution pre-screen "
+               "ranks best (one forward and backward per batch scores the whole grid)"),
     # -- train ...
     OptionSpec("samples", TRAIN, "int", default=2000, low=1, doc="training pairs per variable"),
     OptionSpec("epochs", TRAIN, "int", default=3, low=1),

@@ -94,6 +94,7 @@ class SearchPlan:
     layers: Any = None  # None (no grid), "*" or tuple of ints
     positions: Any = None  # None, "*" or tuple of positions
     component: Optional[str] = None
+    prescreen: Optional[int] = None  # train only the K cells the attribution pre-screen ranks best
 
 
 @dataclass(frozen=True)
@@ -258,6 +259,8 @@ def build_plan(h: ast.HypothesisDecl, overrides: Mapping[str, Any] | None = None
         elif key == "search":
             if not value:
                 search = {}
+        elif key == "prescreen":
+            search["prescreen"] = value
         else:
             raise ValueError(f"unknown override {key!r}")
     if errors:

@@ -115,6 +115,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("answer", NETWORK, "string", kinds=("torch", "hf"), doc='verbalizer of the outputs, e.g. " {sum}"'),
     OptionSpec("dtype", NETWORK, "dtype", kinds=("hf",), doc=", ".join(DTYPES)),
     OptionSpec("revision", NETWORK, "string", kinds=("hf",), doc="a Hub revision"),
+    OptionSpec("device_map", NETWORK, "device_map", kinds=("hf",), doc="auto, a device, or [[device, blocks], ...] "
+               "in block order: a model bigger than one device (needs accelerate)"),
     OptionSpec("encoder", NETWORK, "encoder", default="auto", kinds=("torch",),
                doc="auto: the builder's encode if it has one, else one-hot per input; "
                    "builder: the builder supplies encode (no one-hot size limit)"),
@@ -301,10 +303,20 @@ def parse_indices(spec: OptionSpec, v: Any, pos: ast.Pos) -> tuple[int, ...]:
     return tuple(items)
 
 
+def parse_device_map_option(spec: OptionSpec, v: Any, pos: ast.Pos) -> Any:
+    from .device_map import parse_device_map
+    try:
+        return parse_device_map(v)
+    except ValueError as e:
+        raise _err(f"`{spec.name}`: {e}", pos, hint="e.g. device_map auto, or device_map [[\"cuda:0\", 12], "
+                   "[\"cuda:1\", 12]]") from e
+
+
 PARSERS: dict[str, Parser] = {
     "int": parse_int, "float": parse_float, "bool": parse_bool, "name": parse_name, "string": parse_string,
     "layer": parse_layer, "layers": parse_layers, "position": parse_position, "positions": parse_positions,
     "component": parse_component, "seeds": parse_seeds, "indices": parse_indices,
+    "device_map": parse_device_map_option,
     "dtype": lambda s, v, p: _choice(s, v, p, DTYPES), "encoder": lambda s, v, p: _choice(s, v, p, ENCODERS),
 }
 

@@ -75,11 +75,11 @@ def pairs_of(n: int, seq: int, vocab: int) -> PairSet:
     return PairSet([None] * n, base, source, label, label, last, ("v",))  # type: ignore[list-item]
 
 
-def engine_sweep(runner, pairs: PairSet, cells: list[Site], hidden: int, steps: int) -> float:
+def engine_sweep(runner, pairs: PairSet, cells: list[Site], hidden: int, steps: int) -> Timing:
     """Prefix caches for the cells (one base, one source forward), then every layer's cells in
     stacked passes of ``steps`` steps. Seconds."""
     tp = TrainPlan(samples=len(pairs), epochs=steps, batch=len(pairs), lr=1e-3, seeds=(0,))
-    t = time.perf_counter()
+    t = Timing.start()
     data = dict(zip(cells, prepare_sites(runner, cells, pairs)))
     for layer in sorted({int(c.layer or 0) for c in cells}):
         row = [c for c in cells if c.layer == layer]
@@ -88,45 +88,65 @@ def engine_sweep(runner, pairs: PairSet, cells: list[Site], hidden: int, steps: 
             intervs = [make_intervention(InterventionPlan("das", DIM), hidden, seed=i) for i in range(len(group))]
             train_stacked(runner, WholeVocab(), [data[c] for c in group], intervs, tp, seed=0)
     _sync()
-    return time.perf_counter() - t
+    return t.stop()
 
 
-def prescreened_sweep(runner, pairs: PairSet, cells: list[Site], hidden: int, steps: int, top: int) -> float:
-    t = time.perf_counter()
+def prescreened_sweep(runner, pairs: PairSet, cells: list[Site], hidden: int, steps: int, top: int) -> Timing:
+    t = Timing.start()
     scores = attribution_scores(runner, WholeVocab(), pairs, cells, batch=len(pairs),
                                 site_positions=runner_positions(runner))
     kept = top_cells(scores, top, {})
     engine_sweep(runner, pairs, kept, hidden, steps)
     _sync()
-    return time.perf_counter() - t
+    return t.stop()
 
 
-def pyvene_sweep(pv, model, pairs: PairSet, layers: int, seq: int, steps: int, limit: int | None) -> tuple[float, int]:
-    """pyvene's per-site loop; ``limit``: time only the first cells (then the caller extrapolates)."""
+def pyvene_sweep(pv, model, pairs: PairSet, layers: int, seq: int, steps: int, every: int) -> tuple[Timing, int]:
+    """pyvene's per-site loop over the grid; ``every`` > 1: only every ``every``-th cell in grid
+    order (spread over all layers and positions; the caller extrapolates)."""
     n = len(pairs)
     done = 0
-    t = time.perf_counter()
-    for layer in range(layers):
-        for pos in range(seq):
-            if limit is not None and done >= limit:
-                return time.perf_counter() - t, done
-            cfg = pv.IntervenableConfig(representations=[{"layer": layer, "component": "block_output",
-                                                          "unit": "pos", "low_rank_dimension": DIM}],
-                                        intervention_types=pv.LowRankRotatedSpaceIntervention)
-            im = pv.IntervenableModel(cfg, model)
-            im.set_device(device())
-            im.disable_model_gradients()
-            opt = torch.optim.Adam([p for v in im.interventions.values() for p in v.parameters()], lr=1e-3)
-            loc = [[[pos]] * n]
-            for _ in range(steps):
-                _, out = im(pairs.base_x, [pairs.source_x], {"sources->base": (loc, loc)})
-                loss = torch.nn.functional.cross_entropy(out.logits[:, -1].float(), pairs.label)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-            done += 1
+    t = Timing.start()
+    for index, (layer, pos) in enumerate((layer, pos) for layer in range(layers) for pos in range(seq)):
+        if index % every:
+            continue
+        cfg = pv.IntervenableConfig(representations=[{"layer": layer, "component": "block_output",
+                                                      "unit": "pos", "low_rank_dimension": DIM}],
+                                    intervention_types=pv.LowRankRotatedSpaceIntervention)
+        im = pv.IntervenableModel(cfg, model)
+        im.set_device(device())
+        im.disable_model_gradients()
+        opt = torch.optim.Adam([p for v in im.interventions.values() for p in v.parameters()], lr=1e-3)
+        loc = [[[pos]] * n]
+        for _ in range(steps):
+            _, out = im(pairs.base_x, [pairs.source_x], {"sources->base": (loc, loc)})
+            loss = torch.nn.functional.cross_entropy(out.logits[:, -1].float(), pairs.label)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        done += 1
     _sync()
-    return time.perf_counter() - t, done
+    return t.stop(), done
+
+
+class Timing:
+    """Wall-clock and process CPU seconds (CPU time is the steadier figure on shared cores)."""
+
+    def __init__(self, wall: float, cpu: float) -> None:
+        self.wall, self.cpu = wall, cpu
+
+    @classmethod
+    def start(cls) -> "Timing":
+        return cls(time.perf_counter(), time.process_time())
+
+    def stop(self) -> "Timing":
+        return Timing(time.perf_counter() - self.wall, time.process_time() - self.cpu)
+
+    def scaled(self, k: float) -> "Timing":
+        return Timing(self.wall * k, self.cpu * k)
+
+    def __str__(self) -> str:
+        return f"{self.wall:8.2f} s wall {self.cpu:8.2f} s cpu"
 
 
 def _sync() -> None:
@@ -143,8 +163,9 @@ def main() -> None:
     ap.add_argument("--seq", type=int, default=16)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--top", type=int, default=8, help="cells the pre-screened sweep trains")
-    ap.add_argument("--pyvene-cells", type=int, default=None,
-                    help="time pyvene on this many cells only and extrapolate (default: every cell)")
+    ap.add_argument("--pyvene-every", type=int, default=1,
+                    help="time pyvene on every N-th cell of the grid (in grid order; N coprime to T varies the "
+                         "position) and extrapolate (default 1: every cell)")
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
     if args.threads:
@@ -159,19 +180,22 @@ def main() -> None:
           f"{len(cells)} cells", flush=True)
     engine_sweep(runner, pairs, cells[:2], args.hidden, 1)  # warm-up
     full = engine_sweep(runner, pairs, cells, args.hidden, args.steps)
-    print(f"engine, every cell        {full:8.2f} s", flush=True)
+    print(f"engine, every cell        {full}", flush=True)
     screened = prescreened_sweep(runner, pairs, cells, args.hidden, args.steps, args.top)
-    print(f"engine, pre-screen top {args.top:<3}{screened:8.2f} s", flush=True)
+    print(f"engine, pre-screen top {args.top:<3}{screened}", flush=True)
     if pv is None:
         print("pyvene is not installed: pip install --no-deps pyvene==0.1.8 (the ratios need it); skipped")
         return
-    pv_s, done = pyvene_sweep(pv, model, pairs, args.layers, args.seq, args.steps, args.pyvene_cells)
+    pv_t, done = pyvene_sweep(pv, model, pairs, args.layers, args.seq, args.steps, args.pyvene_every)
     if done < len(cells):
-        pv_s = pv_s * len(cells) / done
-        print(f"pyvene per-site loop      {pv_s:8.2f} s (extrapolated from {done} of {len(cells)} cells)")
+        pv_t = pv_t.scaled(len(cells) / done)
+        print(f"pyvene per-site loop      {pv_t} (extrapolated from {done} of {len(cells)} cells, every "
+              f"{args.pyvene_every}th)")
     else:
-        print(f"pyvene per-site loop      {pv_s:8.2f} s")
-    print(f"ratio engine / pyvene: every cell {full / pv_s:.3f}x, pre-screen top {args.top} {screened / pv_s:.3f}x")
+        print(f"pyvene per-site loop      {pv_t}")
+    for what, t in (("wall", lambda x: x.wall), ("cpu", lambda x: x.cpu)):
+        print(f"ratio engine / pyvene ({what}): every cell {t(full) / t(pv_t):.3f}x, "
+              f"pre-screen top {args.top} {t(screened) / t(pv_t):.3f}x")
 
 
 if __name__ == "__main__":

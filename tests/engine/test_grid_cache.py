@@ -59,3 +59,33 @@ def test_grid_cache_results_equal_per_site_preparation(tmp_path, monkeypatch, hy
     monkeypatch.setattr(search.VariableContext, "keep_only", lambda self, site, split: None)
     per_site = align_hypothesis(spec, hypothesis, progress=False, device="cpu", overrides=SMALL)
     assert _strip(cached) == _strip(per_site)
+
+
+def test_a_small_budget_prepares_a_chunk_of_layers_at_a_time():
+    import sys
+    import torch
+    from abstract.engine.data import PairSet
+    from abstract.neural.runner import make_runner
+    from abstract.neural.sites import Site
+    sys.path.insert(0, str(ROOT / "tests" / "engine"))
+    from lm_kit import tiny_lm
+    runner = make_runner(tiny_lm("gpt2", layers=3).eval())
+    g = torch.Generator().manual_seed(0)
+    n, seq = 6, 5
+
+    def ids():
+        x = torch.randint(3, 16, (n, seq), generator=g)
+        return {"input_ids": x, "attention_mask": torch.ones_like(x)}
+
+    label = torch.randint(0, 4, (n,), generator=g)
+    pairs = PairSet([None] * n, ids(), ids(), label, label, torch.full((n,), seq - 1), ("v",))
+    sites = [Site(layer, "resid_post", p) for layer in range(3) for p in ("last", 1)]
+    per_layer = n * seq * 32 * 4
+    grid = GridCache(runner, {"train": pairs}, sites, budget=2 * per_layer)  # two layers per chunk
+    for s in sites:
+        got, alone = grid.get(s, "train"), prepare_site(runner, s, pairs)
+        assert torch.equal(got.cache.base_act, alone.cache.base_act) and torch.equal(got.source, alone.source)
+        assert torch.equal(got.cache.hidden, alone.cache.hidden)
+    assert grid.forwards == 2  # layers (0, 1), then (2,)
+    grid.keep_only(sites[-1], "train")
+    assert grid.get(sites[-1], "train") is not None and grid.forwards == 2

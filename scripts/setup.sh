@@ -15,5 +15,5 @@ if ! .venv/bin/python -c "import torch, abstract, pytest, hypothesis, tracr, ruf
     .venv/bin/python -c "import torch" >/dev/null 2>&1 || .venv/bin/python -m pip install -q torch==2.13.0
     # groundtruth: tracr (with JAX and dm-haiku, ~20 s) for the tracr-compiled ground-truth tests;
     # without it those tests skip
-    .venv/bin/python -m pip install -q -e ".[test,groundtruth]"
+    .venv/bin/python -m pip install -q -e ".[test,groundtruth,multi-device]"
 fi

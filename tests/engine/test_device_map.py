@@ -18,6 +18,11 @@ from abstract.language.errors import SpecError  # noqa: E402
 from abstract.neural.runner import make_runner  # noqa: E402
 from abstract.neural.sites import Site  # noqa: E402
 
+import importlib.util  # noqa: E402
+
+needs_accelerate = pytest.mark.skipif(importlib.util.find_spec("accelerate") is None,
+                                      reason="device_map loading needs accelerate (the multi-device extra)")
+
 HYP = """hypothesis h : Copy ~ lm {
     align a to layer 0 position a via das(dim=2)
     train samples 16, epochs 1, batch 8, seeds 1
@@ -51,6 +56,7 @@ def test_parse_forms():
             parse_device_map(bad)
 
 
+@needs_accelerate
 def test_explicit_map_reaches_from_pretrained_and_runs(tmp_path, lm_dir, monkeypatch):
     import transformers
     seen = {}
@@ -74,6 +80,7 @@ def test_explicit_map_reaches_from_pretrained_and_runs(tmp_path, lm_dir, monkeyp
         assert torch.allclose(runner.run_from_site(cache, cache.base_act), plain(**ids).logits, atol=1e-5)
 
 
+@needs_accelerate
 def test_auto_map_loads(tmp_path, lm_dir):
     spec, _ = _spec(tmp_path, lm_dir, "auto")
     net = load_network(spec.networks["lm"], spec.path)
@@ -82,7 +89,7 @@ def test_auto_map_loads(tmp_path, lm_dir):
 
 @pytest.mark.parametrize("written, message", [
     ('"cuda:7"', "names device 'cuda:7'"),
-    ('[["cpu", 2]]', "places 2 blocks, but the model has 3"),
+    pytest.param('[["cpu", 2]]', "places 2 blocks, but the model has 3", marks=needs_accelerate),
 ])
 def test_bad_maps_are_located_errors(tmp_path, lm_dir, written, message):
     if "cuda" in written and torch.cuda.device_count() > 7:

@@ -14,6 +14,7 @@ if ! .venv/bin/python -c "import torch, abstract, pytest, hypothesis, tracr, ruf
     # build you like first (pyproject's range accepts it) and this step leaves it alone.
     .venv/bin/python -c "import torch" >/dev/null 2>&1 || .venv/bin/python -m pip install -q torch==2.13.0
     # groundtruth: tracr (with JAX and dm-haiku, ~20 s) for the tracr-compiled ground-truth tests;
-    # without it those tests skip. ray: the Ray executor and its tests (tests/executors/test_ray.py)
-    .venv/bin/python -m pip install -q -e ".[test,groundtruth,ray]"
+    # without it those tests skip. ray: the Ray executor and its tests (tests/executors/test_ray.py);
+    # multi-device: accelerate, for `device_map` on hf networks
+    .venv/bin/python -m pip install -q -e ".[test,groundtruth,ray,multi-device]"
 fi

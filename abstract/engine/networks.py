@@ -34,6 +34,7 @@ from ..hypothesis.options import reserved_network_options
 from ..language import ast
 from ..language.errors import SpecError
 from .builder import check_declared_layers, own_encode, unpack
+from .placement import hf_device_map
 
 RESERVED = reserved_network_options()  # read by the engine, never passed to a builder
 
@@ -112,7 +113,8 @@ def load_network(decl: ast.NetworkDecl, spec_path: str, device: str | torch.devi
         net = _load_hf(decl, spec_path, options)
     else:
         net = _load_torch(decl, spec_path, options)
-    net.module = net.module.to(device).eval().requires_grad_(False)
+    placed = net.module if "device_map" in options else net.module.to(device)  # device_map: where it loaded
+    net.module = placed.eval().requires_grad_(False)
     return net
 
 
@@ -164,10 +166,12 @@ def _load_hf(decl: ast.NetworkDecl, spec_path: str, options: dict) -> LoadedNetw
     if "revision" in options:
         kw["revision"] = str(options["revision"])
     dtype = options.get("dtype")
+    placement = hf_device_map(decl, source, kw)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **kw)
         model = AutoModelForCausalLM.from_pretrained(
-            source, **kw, **({"dtype": getattr(torch, str(dtype))} if dtype else {}))
+            source, **kw, **({"dtype": getattr(torch, str(dtype))} if dtype else {}),
+            **({"device_map": placement} if placement is not None else {}))
     except Exception as e:
         raise SpecError(f'cannot load hf "{decl.source}": {type(e).__name__}: {e}', decl.pos,
                         hint="a Hub name needs network access (or the local HF cache); a local folder "

@@ -167,6 +167,7 @@ class GridResult:
     trivial: Optional[list[list[bool]]] = None  # per cell: realised by swapping the variable's inputs
     # head grids: column j is head heads[j] at position positions[j] (positions then repeat per head)
     heads: Optional[list[int]] = None
+    prescreen: Optional[Json] = None  # the attribution pre-screen: score and trained flag per cell, top K
 
     def to_json(self) -> Json:
         out: Json = {"layers": list(self.layers), "positions": list(self.positions),
@@ -179,6 +180,8 @@ class GridResult:
             out["trivial"] = self.trivial
         if self.heads is not None:
             out["heads"] = list(self.heads)
+        if self.prescreen is not None:
+            out["prescreen"] = self.prescreen
         return out
 
 

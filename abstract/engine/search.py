@@ -28,8 +28,9 @@ from .data import PairSet
 from .results import Count, GridResult, SeedScore, SiteRef, best_seed_index
 from .sites import VariableSites, site_ref
 from .diagnostics import Diagnostics
-from .train import (SiteData, Unit, count_correct, evaluate, make_intervention, predict, prepare_site, prepare_sites,
-                    train_intervention)
+from .grid_cache import GridCache
+from .prescreen import MAX_PAIRS, attribution_scores, runner_positions, top_cells
+from .train import SiteData, Unit, count_correct, evaluate, make_intervention, predict, train_intervention
 
 
 @dataclass
@@ -74,7 +75,8 @@ class VariableContext:
     trivial: dict[Site, bool] = field(default_factory=dict)  # filled by the run's sites phase
     store: Optional[Any] = None  # abstract.artifacts.InterventionStore: save or load what is trained
     failed: dict[tuple[Site, int], BaseException] = field(default_factory=dict)  # cells an executor gave up on
-    _site_data: dict[tuple[Site, str], SiteData] = field(default_factory=dict)
+    grid: Optional[GridCache] = None  # every grid site's prefix caches (``grid_cache.py``), made on first use
+    screened: list[Optional["Screen"]] = field(default_factory=list)  # the pre-screen, once computed
 
     @property
     def name(self) -> str:
@@ -88,20 +90,21 @@ class VariableContext:
         var = self.sites.var
         return make_intervention(var.intervention, hidden, seed, var.pos)
 
+    def grid_cache(self) -> GridCache:
+        """The prefix caches of every site this variable may be trained at (grid and align site)."""
+        if self.grid is None:
+            s = self.sites
+            sites = [s.site(layer, p) for layer in s.layers for p in s.positions]
+            self.grid = GridCache(self.runner, self.splits, sites + ([s.align_site] if s.align_site else []))
+        return self.grid
+
     def data(self, site: Site, split: str) -> SiteData:
-        """Prefix caches of the current site only (LM caches are big; sites come in order)."""
-        if any(k[0] != site for k in self._site_data):
-            self._site_data.clear()
-        key = (site, split)
-        if key not in self._site_data:
-            self._site_data[key] = prepare_site(self.runner, site, self.splits[split])
-        return self._site_data[key]
+        """Prefix caches of ``site``: one forward per split prepares the grid (a chunk of its layers)."""
+        return self.grid_cache().get(site, split)
 
     def keep_only(self, site: Optional[Site], split: str) -> None:
         """Drop the prefix caches this variable no longer needs (memory, for LMs)."""
-        for key in list(self._site_data):
-            if key != (site, split):
-                del self._site_data[key]
+        self.grid_cache().keep_only(site, split)
 
     def train_row(self, sites: list[Site], seed: int) -> None:
         """Train the not-yet-trained cells at ``sites`` (one layer, several positions) together,
@@ -115,8 +118,7 @@ class VariableContext:
             return  # each cell loads its saved weights instead (:meth:`cell`)
         for start in range(0, len(todo), MAX_STACK):
             group = todo[start:start + MAX_STACK]
-            self._site_data.clear()  # one row's prefix in memory at a time
-            train = prepare_sites(self.runner, group, self.splits["train"])
+            train = [self.data(s, "train") for s in group]
             intervs = [self.new_intervention(train[0].hidden, seed) for _ in group]
             losses = train_stacked(self.runner, self.encoder, train, intervs, self.plan.train, seed, self.step)
             del train
@@ -189,12 +191,16 @@ def run_variable(ctx: VariableContext, train_seeds: bool = True) -> SearchOutcom
     sites, seeds = ctx.sites, ctx.plan.train.seeds
     candidates: list[tuple[int, int, Cell]] = []
     columns = sites.columns  # (head, position); head is None unless the grid searches heads
+    screen = prescreen(ctx)  # None: train every cell
     for layer in sites.layers:
         for head in sites.heads:
-            ctx.train_row([sites.site(layer, p, head) for p in sites.positions], seeds[0])
+            row = [sites.site(layer, p, head) for p in sites.positions]
+            ctx.train_row([s for s in row if screen is None or s in screen.kept], seeds[0])
         for i, (head, p) in enumerate(columns):
-            if (sites.site(layer, p, head), seeds[0]) not in ctx.failed:
-                candidates.append((layer, i, ctx.cell(sites.site(layer, p, head), seeds[0])))
+            cell_site = sites.site(layer, p, head)
+            if (cell_site, seeds[0]) in ctx.failed or (screen is not None and cell_site not in screen.kept):
+                continue
+            candidates.append((layer, i, ctx.cell(cell_site, seeds[0])))
     chosen_cell = choose_site(candidates, ctx.trivial)
     chosen = chosen_cell.site if chosen_cell is not None else None
     chosen_pos = next((columns[i][1] for _, i, c in candidates if c is chosen_cell), None)
@@ -231,7 +237,8 @@ def run_variable(ctx: VariableContext, train_seeds: bool = True) -> SearchOutcom
         tokens = sites.position_tokens() * len(sites.heads)
         grid = GridResult(list(sites.layers), [p for _, p in columns], tokens, sites.component,
                           mean, mx, chosen_ref, trivial=flags if ctx.trivial else None,
-                          heads=[int(h) for h, _ in columns if h is not None] if head_grid else None)
+                          heads=[int(h) for h, _ in columns if h is not None] if head_grid else None,
+                          prescreen=screen.to_json(sites) if screen is not None else None)
     ref = dataclasses.replace(site_ref(site, spec_pos), trivial=bool(ctx.trivial.get(site, False)))
     return SearchOutcome(site, ref, grid, cells, _better_site(chosen_cell, chosen_pos, site, cells))
 
@@ -244,8 +251,8 @@ def reported_site(ctx: VariableContext) -> Optional[Site]:
     if sites.align_site is not None:
         return sites.align_site
     seed = ctx.plan.train.seeds[0]
-    candidates = [(layer, i, ctx.cells[(sites.site(layer, p), seed)]) for layer in sites.layers
-                  for i, p in enumerate(sites.positions) if (sites.site(layer, p), seed) in ctx.cells]
+    candidates = [(layer, i, ctx.cells[(sites.site(layer, p, hd), seed)]) for layer in sites.layers
+                  for i, (hd, p) in enumerate(sites.columns) if (sites.site(layer, p, hd), seed) in ctx.cells]
     chosen = choose_site(candidates, ctx.trivial)
     return chosen.site if chosen is not None else None
 
@@ -255,6 +262,40 @@ def _all_failed(ctx: VariableContext, what: str) -> BaseException:
     (a failure that hits every cell is a bug or a resource problem, not a finding at the spec line)."""
     first = next(iter(ctx.failed.values()), None)
     return first if first is not None else RuntimeError(f"every {what} of {ctx.name} failed")
+
+
+@dataclass
+class Screen:
+    """The attribution pre-screen of a grid (``prescreen.py``): every cell's score and the cells kept."""
+
+    scores: dict[Site, float]
+    kept: list[Site]
+    pairs: int
+
+    def to_json(self, sites: VariableSites) -> dict[str, Any]:
+        grid = [[self.scores.get(sites.site(layer, p, hd)) for hd, p in sites.columns] for layer in sites.layers]
+        trained = [[sites.site(layer, p, hd) in self.kept for hd, p in sites.columns] for layer in sites.layers]
+        return {"score": [[None if v is None else float(f"{v:.6g}") for v in row] for row in grid],
+                "trained": trained, "top": len(self.kept), "pairs": self.pairs}
+
+
+def prescreen(ctx: VariableContext) -> Optional[Screen]:
+    """Score every grid cell by attribution and keep the top K (``search ... prescreen K``), or None.
+    Computed once per variable (an executor planning the grid's cells asks before run_variable)."""
+    if ctx.screened:
+        return ctx.screened[0]
+    k = getattr(ctx.plan.search, "prescreen", None)
+    sites = ctx.sites
+    if not k or not sites.layers:
+        return None
+    grid = sites.grid_sites()
+    pairs = ctx.splits["train"]
+    scores = attribution_scores(ctx.runner, ctx.encoder, pairs, grid, batch=ctx.plan.train.batch,
+                                site_positions=runner_positions(ctx.runner))
+    ctx.tick(f"{ctx.name} pre-screen: {len(grid)} cells scored, training the top {min(k, len(grid))}")
+    screen = Screen(scores, top_cells(scores, k, ctx.trivial), min(len(pairs), MAX_PAIRS))
+    ctx.screened.append(screen)
+    return screen
 
 
 def _better_site(chosen: Optional[Cell], chosen_pos: Any, site: Site, cells: list[Cell]) -> Optional[dict[str, Any]]:

@@ -93,12 +93,12 @@ class ContextData:
     def of(ctx: VariableContext) -> "ContextData":
         splits = {k: v for k, v in ctx.splits.items() if k in ("train", "dev", "test")}
         return ContextData(dataclasses.replace(ctx, runner=None, encoder=None, tick=_quiet, step=None, cells={},
-                                               failed={}, _site_data={}, splits=splits,
+                                               failed={}, grid=None, screened=[], splits=splits,
                                                sites=dataclasses.replace(ctx.sites, encoder=None)))
 
     def context(self, runner: Any, encoder: Any) -> VariableContext:
         c = self.ctx
-        return dataclasses.replace(c, runner=runner, encoder=encoder, cells={}, failed={}, _site_data={},
+        return dataclasses.replace(c, runner=runner, encoder=encoder, cells={}, failed={}, grid=None, screened=[],
                                    splits=dict(c.splits), sites=dataclasses.replace(c.sites, encoder=encoder))
 
 

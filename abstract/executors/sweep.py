@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import torch
 
 from ..engine.results import CellError
-from ..engine.search import VariableContext, reported_site
+from ..engine.search import VariableContext, prescreen, reported_site
 from .base import Executor, Job
 from .cache import CellCache
 from .cells import CellOutcome, CellTask, ContextData, pack, train_cells, unpack
@@ -34,8 +34,11 @@ if TYPE_CHECKING:
 def plan_grid(ctx: VariableContext, key: str, with_seeds: bool) -> list[CellTask]:
     """Wave 1 for one variable: its grid rows (first seed), then its seeds when its site is named."""
     sites, seeds = ctx.sites, ctx.plan.train.seeds
-    tasks = [CellTask(key, ctx.name, tuple(sites.site(layer, p, head) for p in sites.positions), seeds[0])
-             for layer in sites.layers for head in sites.heads]  # a row: one layer (and head), every position
+    screen = prescreen(ctx)  # `search ... prescreen K`: only the top K cells train (computed here, once)
+    rows = [tuple(s for s in (sites.site(layer, p, head) for p in sites.positions)
+                  if screen is None or s in screen.kept)
+            for layer in sites.layers for head in sites.heads]  # a row: one layer (and head), every position
+    tasks = [CellTask(key, ctx.name, row, seeds[0]) for row in rows if row]
     if with_seeds and sites.align_site is not None:
         tasks += plan_seeds(ctx, key, sites.align_site, tasks)
     return tasks

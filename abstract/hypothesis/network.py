@@ -28,6 +28,7 @@ class NetworkPlan:
     dtype: Optional[str] = None
     revision: Optional[str] = None
     encoder: str = "auto"
+    device_map: Any = None  # a placement strategy, one device, or ((device, blocks), ...) (hypothesis/device_map.py)
     builder_options: dict[str, Any] = field(default_factory=dict)
     pos: ast.Pos = ast.NOWHERE
     render_only: tuple[str, ...] = ()  # prompt slots exempt from the `effective` check

@@ -111,6 +111,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("component", SEARCH, "component", doc="the site component searched"),
     OptionSpec("head", SEARCH, "heads", low=0, kinds=(LM,), field="heads", doc="the heads searched: an int, a list "
                "or * (every head); * when the searched component is a head component and `head` is omitted"),
+    OptionSpec("prescreen", SEARCH, "int", low=1, doc="train only the K grid cells an attribution pre-screen "
+               "ranks best (one forward and backward per batch scores the whole grid)"),
     # -- train ...
     OptionSpec("samples", TRAIN, "int", default=2000, low=1, doc="training pairs per variable"),
     OptionSpec("epochs", TRAIN, "int", default=3, low=1),
@@ -141,6 +143,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
                "that no output depends on (e.g. [place]): the `effective` check does not hold them to it"),
     OptionSpec("dtype", NETWORK, "dtype", kinds=("hf",), doc=", ".join(DTYPES)),
     OptionSpec("revision", NETWORK, "string", kinds=("hf",), doc="a Hub revision"),
+    OptionSpec("device_map", NETWORK, "device_map", kinds=("hf",), doc="auto, a device, or [[device, blocks], ...] "
+               "in block order: a model bigger than one device (needs accelerate)"),
     OptionSpec("encoder", NETWORK, "encoder", default="auto", kinds=("torch",),
                doc="auto: the builder's encode if it has one, else one-hot per input; "
                    "builder: the builder supplies encode (no one-hot size limit)"),
@@ -393,6 +397,15 @@ def parse_features(spec: OptionSpec, v: Any, pos: ast.Pos) -> tuple[int, ...]:
     return tuple(sorted(set(items)))
 
 
+def parse_device_map_option(spec: OptionSpec, v: Any, pos: ast.Pos) -> Any:
+    from .device_map import parse_device_map
+    try:
+        return parse_device_map(v)
+    except ValueError as e:
+        raise _err(f"`{spec.name}`: {e}", pos, hint="e.g. device_map auto, or device_map [[\"cuda:0\", 12], "
+                   "[\"cuda:1\", 12]]") from e
+
+
 PARSERS: dict[str, Parser] = {
     "int": parse_int, "float": parse_float, "bool": parse_bool, "name": parse_name, "string": parse_string,
     "layer": parse_layer, "layers": parse_layers, "position": parse_position, "positions": parse_positions,
@@ -400,6 +413,7 @@ PARSERS: dict[str, Parser] = {
     "head": parse_head, "heads": parse_heads, "head_group": parse_head_group,
     "names": parse_names,
     "features": parse_features, "gate": lambda s, v, p: _choice(s, v, p, GATES),
+    "device_map": parse_device_map_option,
     "dtype": lambda s, v, p: _choice(s, v, p, DTYPES), "encoder": lambda s, v, p: _choice(s, v, p, ENCODERS),
 }
 

@@ -108,6 +108,7 @@ class SearchPlan:
     positions: Any = None  # None, "*" or tuple of positions
     component: Optional[str] = None
     heads: Any = None  # None (every head, for a head component), "*" or tuple of head indices
+    prescreen: Optional[int] = None  # train only the K cells the attribution pre-screen ranks best
 
 
 @dataclass(frozen=True)
@@ -300,6 +301,8 @@ def build_plan(h: ast.HypothesisDecl, overrides: Mapping[str, Any] | None = None
         elif key == "search":
             if not value:
                 search = {}
+        elif key == "prescreen":
+            search["prescreen"] = value
         else:
             raise ValueError(f"unknown override {key!r}")
     if errors:

@@ -21,6 +21,7 @@ from ..device import module_device
 from .architectures import ArchSpec, detect_architecture, get_module, get_module_list, has_path
 from .cache import BaseCache, BlockCall, NewAct
 from .hooks import Hooks
+from .prefix import StopForward, follow_devices, last_computed_block, pass_through_after, spans_devices, to_device
 from .sites import NAMED_POSITIONS, Site, SiteError, gather_positions, resolve_positions, scatter_positions
 from .taps import register_read, register_write, site_taps, uses_taps
 
@@ -49,6 +50,11 @@ def _with_hidden(args: tuple, kwargs: dict, hidden: Optional[torch.Tensor]) -> B
 
 def _resolve_new(new: NewAct, base_act: torch.Tensor) -> torch.Tensor:
     return new(base_act) if callable(new) else new
+
+
+def _stop_forward(module: nn.Module, args: Any, output: Any) -> None:
+    """End a prefix forward after the last block (see ``prefix.py``)."""
+    raise StopForward
 
 
 class LMRunner:
@@ -109,16 +115,20 @@ class LMRunner:
                                  inputs.get(NAMED_POSITIONS))
 
     def _forward(self, inputs: Mapping[str, Any]) -> Any:
-        """The model's own forward on encoded inputs (the engine's bookkeeping keys removed)."""
-        return self.model(**{k: v for k, v in inputs.items() if k != NAMED_POSITIONS}, use_cache=False)
+        """The model's own forward on encoded inputs (the engine's bookkeeping keys removed);
+        a model spread over devices gets each module's inputs moved onto its device."""
+        with Hooks() as hooks:
+            if spans_devices(self.model):
+                follow_devices(hooks, [*self.blocks, self.final_norm, self.head])
+            return self.model(**{k: v for k, v in inputs.items() if k != NAMED_POSITIONS}, use_cache=False)
 
     def _head(self, hidden: torch.Tensor, logit_positions: Optional[torch.Tensor]) -> torch.Tensor:
-        hidden = self.final_norm(hidden)
+        hidden = self.final_norm(to_device(hidden, module_device(self.final_norm)))
         if logit_positions is not None:
             hidden = gather_positions(hidden, logit_positions)
         if self.head is None:
             return hidden
-        logits = self.head(hidden)
+        logits = self.head(to_device(hidden, module_device(self.head)))
         if self.logits_scaling and self.logits_scaling != 1:
             logits = logits / self.logits_scaling
         if self.softcap:
@@ -169,7 +179,8 @@ class LMRunner:
     # ----- cached base prefix -------------------------------------------------------------
     @torch.no_grad()
     def prepare_many(self, inputs: Any, sites: Sequence[Site]) -> dict[Site, BaseCache]:
-        """One forward of the base batch -> a :class:`BaseCache` per site."""
+        """One forward of the base batch -> a :class:`BaseCache` per site. Blocks after the
+        deepest site's pass their input through and the head never runs (``prefix.py``)."""
         inputs = self._inputs(inputs)
         calls: list[Optional[BlockCall]] = [None] * self.n_layers
         subs: dict[Site, torch.Tensor] = {}
@@ -183,7 +194,12 @@ class LMRunner:
                     register_read(hooks, self, site, functools.partial(subs.__setitem__, site))
                 elif site.component in ("attn_out", "mlp_out"):
                     hooks.forward(self.module_for(site), lambda m, a, o, s=site: subs.__setitem__(s, _first(o)))
-            self._forward(inputs)
+            hooks.forward(self.blocks[-1], _stop_forward)
+            try:
+                with pass_through_after(self.blocks, last_computed_block(sites, self.n_layers)):
+                    self._forward(inputs)
+            except StopForward:
+                pass
         recorded = [c for c in calls if c is not None]
         if len(recorded) != self.n_layers:
             raise RuntimeError(f"the forward called {len(recorded)} of the model's {self.n_layers} blocks")
@@ -220,6 +236,7 @@ class LMRunner:
         if pos is None or hidden is None:
             raise ValueError("this cache was not made by an LMRunner (no positions / hidden states)")
         value = _resolve_new(new, cache.base_act)
+        spread = spans_devices(self.model)
         with Hooks() as hooks:
             splice = None
             if site.component in ("resid_pre", "resid_post"):
@@ -230,8 +247,11 @@ class LMRunner:
                 splice = hooks.forward(self.module_for(site), lambda m, a, o: _replace_first(
                     o, scatter_positions(_first(o), pos, value)))
             for offset, (args, kwargs) in enumerate(cache.calls):
+                block = self.blocks[cache.start + offset]
                 a, k = _with_hidden(args, kwargs, hidden)
-                hidden = _first(self.blocks[cache.start + offset](*a, **k))
+                if spread:  # a model spread over devices (device_map): inputs onto the block's
+                    a, k = to_device(a, module_device(block)), to_device(k, module_device(block))
+                hidden = _first(block(*a, **k))
                 if splice is not None:
                     hooks.remove(splice)
                     splice = None

@@ -20,6 +20,7 @@ from .diagnostics import render_failing_pairs, render_training
 from .holds import held_path_svg, holds_line
 from .effects import render_effects
 from .style import CSS
+from .prescreen import prescreen_figure
 from .svg import KIND_FILL, KIND_STROKE, causal_graph_svg, document_scale, grid_values, heatmap_svg
 from .heads import head_heatmaps, head_text
 
@@ -274,6 +275,7 @@ def render_variable(name: str, v: dict[str, Any], hyp: str, scale: tuple[float, 
         if (v.get("grid") or {}).get("training") == "separate":
             caption += " The grid comes from separate per-variable training; the IIA beside it from the joint training."
     return (f'<div class="var"><div class="fig"><h3>{_e(name)}</h3>{fig}<div class="caption">{caption}</div></div>'
+            f'{prescreen_figure(v.get("grid"), hyp, name)}'
             f'<div class="facts"><table class="kv"><tr><th>intervention</th><td class="mono">{_e(itv.get("kind"))}'
             f'{"(" + extra + ")" if extra else ""}</td></tr><tr><th>site</th><td>{where}</td></tr>'
             f'{better_row}{joint_row}</table>'

@@ -71,4 +71,4 @@ def test_docs_options_table_is_generated_from_the_table():
 
 def test_engine_reserved_network_options_are_the_tables():
     assert set(opt.reserved_network_options()) == {"prompt", "answer", "dtype", "revision", "encoder",
-                                                     "render_only"}
+                                                     "render_only", "device_map"}

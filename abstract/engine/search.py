@@ -94,7 +94,7 @@ class VariableContext:
         """The prefix caches of every site this variable may be trained at (grid and align site)."""
         if self.grid is None:
             s = self.sites
-            sites = [s.site(layer, p) for layer in s.layers for p in s.positions]
+            sites = s.grid_sites()  # every (layer, head, position) cell
             self.grid = GridCache(self.runner, self.splits, sites + ([s.align_site] if s.align_site else []))
         return self.grid
 

@@ -36,8 +36,9 @@ def last_computed_block(sites: Sequence[Site], n_layers: int) -> int:
     first block always runs, so the pass-through knows the shape of a block's output)."""
     deepest = 0
     for s in sites:
-        layer = int(s.layer or 0) % n_layers
-        deepest = max(deepest, layer - 1 if s.component == "resid_pre" else layer)
+        for layer in s.layers:  # a head group spans several blocks
+            layer = int(layer) % n_layers
+            deepest = max(deepest, layer - 1 if s.component == "resid_pre" else layer)
     return deepest
 
 

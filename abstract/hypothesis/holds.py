@@ -168,12 +168,35 @@ def order_problem(plan: HoldPlan, variables: Sequence[Any], search: Mapping[str,
     return first_clash(plan, [(layer, c) for layer, c, _ in candidates], {(layer, c): w for layer, c, w in candidates})
 
 
+# Components of one attention sub-module, in computing order: the later ones are computed from the
+# earlier ones of the same layer *alone*, so holding a later one erases an intervention on an earlier one.
+ATTENTION_CHAIN = ("q", "k", "v", "head_out", "attn_out")
+
+
+def swallows(held: tuple[int, str], site: tuple[int, str]) -> bool:
+    """Does holding ``held`` erase every effect of an intervention at ``site``? True for a later
+    component of the same layer's attention (``attn_out`` of layer L is the output projection of
+    that layer's ``head_out``, which is computed from its q, k and v)."""
+    (hl, hc), (sl, sc) = held, site
+    if hl != sl or hc not in ATTENTION_CHAIN or sc not in ATTENTION_CHAIN:
+        return False
+    return ATTENTION_CHAIN.index(hc) > ATTENTION_CHAIN.index(sc) and not {hc, sc} <= {"q", "k", "v"}
+
+
 def first_clash(plan: HoldPlan, sites: Iterable[tuple[int, str]],
                 where: Optional[Mapping[tuple[int, str], ast.Pos]] = None) -> Optional[SpecError]:
-    """The first held (layer, component) that is not after some site, as a located error."""
+    """The first held (layer, component) that is not after some site, or that would erase the
+    intervention at a site altogether (:func:`swallows`), as a located error."""
+    sites = list(sites)
     for layer in plan.layers:
         for comp in plan.components:
             for site in sites:
+                if swallows((layer, comp), site):
+                    note = (("the site is aligned or searched here", where[site]),) if where and site in where else ()
+                    return SpecError(f"held {comp} of layer {layer} is computed from the site {site[1]} of layer "
+                                     f"{site[0]} alone: holding it at base would erase the intervention",
+                                     plan.at("layer"), notes=note,
+                                     hint="hold components of later layers, or the MLP of this one")
                 if not after((layer, comp), site):
                     note = (("the site is aligned or searched here", where[site]),) if where and site in where else ()
                     what = "the same site as" if (layer, comp) == site else "upstream of"

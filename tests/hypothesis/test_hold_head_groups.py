@@ -37,3 +37,26 @@ def test_the_runner_check_uses_every_member():
     group = Site(component="head_out", heads=((0, 1), (2, 3)), position="last")
     assert downstream(Site(layer=2, component="mlp_out", position=None), group)
     assert not downstream(Site(layer=1, component="mlp_out", position=None), group)
+
+
+def test_holding_the_attention_output_of_a_patched_heads_layer_is_a_located_error():
+    """attn_out of layer L is computed from layer L's head outputs alone: held at base, it would erase
+    the intervention on a head of that layer (and so would head_out for a q/k/v site)."""
+    with pytest.raises(SpecError) as info:
+        compile_text(SPEC.replace("HOLD", "hold component attn_out, layer 2"), "t.causal")
+    assert "t.causal:9:" in info.value.render() and "would erase the intervention" in info.value.render()
+    single = SPEC.replace("heads [0.1, 2.3]", "layer 1 component q head 0")
+    with pytest.raises(SpecError, match="would erase the intervention"):
+        compile_text(single.replace("HOLD", "hold component attn_out, layer 1"), "t.causal")
+    spec = compile_text(single.replace("HOLD", "hold component attn_out, layer 2"), "t.causal")
+    assert len(spec.plans["h"].holds) == 1
+
+
+def test_swallows_is_the_attention_chain_of_one_layer():
+    from abstract.hypothesis.holds import swallows
+    assert swallows((3, "attn_out"), (3, "head_out"))
+    assert swallows((3, "head_out"), (3, "v"))
+    assert not swallows((3, "k"), (3, "q"))  # q, k and v are computed side by side
+    assert not swallows((4, "attn_out"), (3, "head_out"))
+    assert not swallows((3, "mlp_out"), (3, "head_out"))
+    assert not swallows((3, "attn_out"), (3, "resid_pre"))

@@ -109,7 +109,8 @@ def test_shipped_spec_targets():
     spec = load_spec(SPEC)
     r = align_hypothesis(spec, "third_digit_read_at_its_token", progress=False, device="cpu")
     t = r["variables"]["t"]
-    assert t["site"] == {"layer": 0, "component": "resid_pre", "position": "z"}
+    # trivial by construction (t = z read at z's own embedding), and flagged so
+    assert t["site"] == {"layer": 0, "component": "resid_pre", "position": "z", "trivial": True}
     assert judged_iia(t["iia"]) >= 0.9, t["iia"]
     assert min(s["iia"] for s in t["seeds"]) >= 0.9, t["seeds"]
     assert t["controls"]["random_network"]["iia"] <= 0.5
@@ -118,7 +119,8 @@ def test_shipped_spec_targets():
     grid = t["grid"]
     z = grid["positions"].index("z")
     assert grid["component"] == "resid_pre" and grid["layers"] == [0, 1, 2]
-    assert grid["chosen_site"] == {"layer": 0, "component": "resid_pre", "position": "z"}, grid
+    # the search skips trivial sites: it chooses the best non-trivial one, the z token one layer on
+    assert grid["chosen_site"] == {"layer": 1, "component": "resid_pre", "position": "z", "trivial": False}, grid
     # before layer 0 the value is at its token and nowhere else; after it, no longer all there
     assert grid["iia_mean"][0][z] >= 0.95, grid
     assert all(grid["iia_mean"][0][i] < 0.2 for i in range(len(grid["positions"])) if i != z), grid

@@ -127,7 +127,7 @@ def test_installed_wheel_runs_the_demo(wheel_env):
     assert doc["passed"] is True and not doc["errors"], doc.get("errors")
     assert {h["name"] for h in doc["hypotheses"]} == {"both_equalities", "both_equalities_joint", "first_identity"}
     assert (out / "junit.xml").is_file() and (out / "report.html").stat().st_size > 10_000
-    assert list((wheel_env["cache"] / "models").glob("hier_eq-*.pt")), "the builder's weights went elsewhere"
+    assert list((wheel_env["cache"] / "models").glob("hier_eq-*.safetensors")), "the builder's weights went elsewhere"
 
 
 def test_package_data_folders_are_links_to_the_top_level_ones():

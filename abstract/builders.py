@@ -39,10 +39,12 @@ SPECIALS = ("[PAD]", "[UNK]", "[EOS]")
 
 
 def word_tokenizer(words: Sequence[str], specials: Sequence[str] = SPECIALS, *, pad: str = "[PAD]",
-                   unk: str = "[UNK]", eos: str = "[EOS]", bos: Optional[str] = None) -> Any:
+                   unk: str = "[UNK]", eos: str = "[EOS]", bos: Optional[str] = None,
+                   punctuation: bool = False) -> Any:
     """A word-level ``PreTrainedTokenizerFast``: ids ``0..`` for ``specials`` then ``words`` (in
-    order, duplicates once); text is split on whitespace; an unknown word is ``unk``. ``bos``
-    defaults to ``eos`` (GPT-2's convention)."""
+    order, duplicates once); text is split on whitespace (``punctuation``: also into word runs
+    and punctuation runs, ``tokenizers``' ``Whitespace``, so ``"store,"`` is ``store`` ``,``);
+    an unknown word is ``unk``. ``bos`` defaults to ``eos`` (GPT-2's convention)."""
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
     vocab: dict[str, int] = {}
@@ -52,7 +54,7 @@ def word_tokenizer(words: Sequence[str], specials: Sequence[str] = SPECIALS, *, 
     if missing:
         raise ValueError(f"special tokens {missing} are not in the vocabulary (specials={list(specials)})")
     tok = Tokenizer(models.WordLevel(vocab, unk_token=unk))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace() if punctuation else pre_tokenizers.WhitespaceSplit()
     return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token=unk, pad_token=pad, eos_token=eos,
                                    bos_token=bos or eos)
 

@@ -13,16 +13,17 @@ is the one ``specs/ioi_tiny.causal`` renders. Training stops at the first check 
 prompt of the canonical template (over every pair of names and both orders) and a fixed
 random sample of the others is answered right with a small loss, or after ``steps``.
 
-The tokenizer is built in code: a ``tokenizers`` WordLevel model over the templates' words,
-punctuation and the names, with a whitespace-and-punctuation pre-tokenizer, wrapped in
-``PreTrainedTokenizerFast``. The model is ``GPT2LMHeadModel`` from a small ``GPT2Config``
+The tokenizer is built in code (``abstract.builders.word_tokenizer``): a word-level
+``PreTrainedTokenizerFast`` over the templates' words, punctuation and the names, punctuation
+runs split off. The model is ``GPT2LMHeadModel`` from a small ``GPT2Config``
 (3 layers, width 64, 4 heads by default).
 
 ``build(names=16, layers=3, hidden=64, heads=4, steps=3000, ...)`` trains deterministically
-(fixed seed, CPU, one thread), then writes model and tokenizer with ``save_pretrained`` to
-``$ABSTRACT_CACHE_DIR/models/ioi_lm-<key>/`` (default ``.abstract-cache/``), keyed by every
-argument and ``VERSION``, and returns what ``from_pretrained`` loads from that folder, so a
-cached load and a fresh build give the same network. Returns ``(model, tokenizer)``;
+(``seeded``: fixed seed, one thread); ``@cached_build`` writes model and tokenizer with
+``save_pretrained`` to ``$ABSTRACT_CACHE_DIR/models/ioi_lm-<key>/`` (default
+``.abstract-cache/``), keyed by every argument and this file's source, and returns what
+``from_pretrained`` loads from that folder, so a cached load and a fresh build give the same
+network. Returns ``(model, tokenizer)``;
 ``model.config.abstract_training`` records the steps taken.
 
 Run it directly to train without the cache and print accuracy and time:
@@ -30,17 +31,13 @@ Run it directly to train without the cache and print accuracy and time:
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import re
-import shutil
 import time
-from pathlib import Path
 
 import torch
 
-VERSION = 1  # bump when the recipe changes, so stale cached weights are not reused
+from abstract.builders import cached_build, seeded, word_tokenizer
+
 NAMES = ["Alice", "Bob", "Carol", "Dave", "Eve", "Frank", "Grace", "Heidi",
          "Ivan", "Judy", "Mallory", "Oscar", "Peggy", "Trent", "Victor", "Wendy"]
 TEMPLATES = [
@@ -60,19 +57,10 @@ def words(text: str) -> list[str]:
 
 
 def make_tokenizer(names: int = 16):
-    """Word-level fast tokenizer over the templates' words and the first ``names`` names."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-    vocab = dict(SPECIALS)
-    for t in TEMPLATES:
-        for w in words(t.format(a="", b="", s="")):
-            vocab.setdefault(w, len(vocab))
-    for n in NAMES[:names]:
-        vocab.setdefault(n, len(vocab))
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
-                                   eos_token="[EOS]", bos_token="[EOS]")
+    """Word-level fast tokenizer over the templates' words and the first ``names`` names
+    (punctuation runs are tokens of their own: "store," is "store" ",")."""
+    template_words = [w for t in TEMPLATES for w in words(t.format(a="", b="", s=""))]
+    return word_tokenizer(template_words + NAMES[:names], specials=list(SPECIALS), punctuation=True)
 
 
 def prompts(names: int = 16, templates: "list[int] | None" = None) -> list[tuple[str, str]]:
@@ -150,47 +138,19 @@ def _train(model, tok, names: int, steps: int, lr: float, weight_decay: float, s
     return step
 
 
-def cache_dir(**args) -> Path:
-    key = hashlib.sha256(json.dumps({**args, "version": VERSION}, sort_keys=True).encode()).hexdigest()[:16]
-    return Path(os.environ.get("ABSTRACT_CACHE_DIR", ".abstract-cache")) / "models" / f"ioi_lm-{key}"
-
-
+@cached_build("ioi_lm")
 def build(names: int = 16, layers: int = 3, hidden: int = 64, heads: int = 4, steps: int = 3000, lr: float = 3e-3,
-          weight_decay: float = 0.01, seed: int = 0, cache: bool = True):
-    """Train (or load from the cache) the tiny IOI GPT-2; returns ``(model, tokenizer)``."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2LMHeadModel
+          weight_decay: float = 0.01, seed: int = 0):
+    """Train the tiny IOI GPT-2 (``@cached_build``: or load it from the cache; ``cache=False``
+    skips it); returns ``(model, tokenizer)``."""
+    from transformers import GPT2LMHeadModel
     if not 2 <= names <= len(NAMES):
         raise ValueError(f"names must be in 2..{len(NAMES)}, got {names}")
-    args = dict(names=names, layers=layers, hidden=hidden, heads=heads, steps=steps, lr=lr,
-                weight_decay=weight_decay, seed=seed)
-    folder = cache_dir(**args)
-    if not cache:
-        import tempfile
-        folder = Path(tempfile.mkdtemp(prefix="ioi_lm-")) / "model"
-    if not (cache and (folder / "config.json").is_file()):
-        tok = make_tokenizer(names)
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # tiny matmuls: one thread is fastest and bitwise reproducible
-        try:
-            with torch.random.fork_rng():
-                torch.manual_seed(seed)
-                model = GPT2LMHeadModel(_config(tok, layers, hidden, heads))
-                taken = _train(model, tok, names, steps, lr, weight_decay, seed)
-            model.config.abstract_training = {"task": "indirect object identification", "steps": taken}
-        finally:
-            torch.set_num_threads(threads)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        if folder.exists():
-            shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
-    tok = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForCausalLM.from_pretrained(folder).eval()
-    if not cache:
-        shutil.rmtree(folder.parent, ignore_errors=True)
+    tok = make_tokenizer(names)
+    with seeded(seed):  # tiny matmuls: one thread is fastest and bitwise reproducible
+        model = GPT2LMHeadModel(_config(tok, layers, hidden, heads))
+        taken = _train(model, tok, names, steps, lr, weight_decay, seed)
+    model.config.abstract_training = {"task": "indirect object identification", "steps": taken}
     return model, tok
 
 

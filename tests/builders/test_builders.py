@@ -144,3 +144,11 @@ def test_a_language_model_is_cached_with_save_pretrained(cache_dir: Path) -> Non
     assert calls == [8, 8]  # the hit did not call the builder; cache=False did
     for (n, p), q, r in zip(model.named_parameters(), again.parameters(), fresh.parameters()):
         assert torch.equal(p, q) and torch.equal(p, r), n
+
+
+def test_a_word_tokenizer_can_split_punctuation_off() -> None:
+    from abstract.builders import word_tokenizer
+    words = ["store", ",", "Bob", "."]
+    plain, split = word_tokenizer(words), word_tokenizer(words, punctuation=True)
+    assert split.convert_ids_to_tokens(split("store, Bob.")["input_ids"]) == ["store", ",", "Bob", "."]
+    assert plain.convert_ids_to_tokens(plain("store, Bob.")["input_ids"]) == ["[UNK]", "[UNK]"]
